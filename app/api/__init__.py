@@ -1,0 +1,1 @@
+"""HTTP layer: routes under /api/v1, dependencies, and the error mapping."""

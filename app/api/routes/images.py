@@ -1,0 +1,153 @@
+"""Images: upload (single and batch), list, get, download the original and its thumbnail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import (
+    PaginationDep,
+    ProjectDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+)
+from app.api.uploads import read_capped
+from app.errors import InvalidInput, NotFound
+from app.models import Image
+from app.schemas import ImagePublic, ImageUploadPublic, Page
+from app.services import images as service
+from app.services.dispatch import dispatch_jobs
+from app.services.jobs import create_job
+from app.settings import Settings
+
+router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
+
+MAX_BATCH_FILES = 500
+
+
+def image_public(image: Image) -> ImagePublic:
+    public = ImagePublic.model_validate(image)
+    public.has_thumbnail = image.thumbnail_key is not None
+    return public
+
+
+def _limits(settings: Settings) -> service.UploadLimits:
+    return service.UploadLimits(
+        max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+    )
+
+
+async def _check_all(files: list[UploadFile], settings: Settings) -> list[service.CheckedUpload]:
+    """Validate every file before storing any, so a bad file in a batch changes nothing."""
+    checked = []
+    for index, upload in enumerate(files):
+        name = upload.filename or f"upload-{index}"
+        data = await read_capped(upload, settings.max_upload_bytes)
+        try:
+            checked.append(service.check_upload(data=data, filename=name, limits=_limits(settings)))
+        except InvalidInput as exc:
+            raise type(exc)(f"{name}: {exc.message}") from exc
+    return checked
+
+
+def _store_all(
+    checked: list[service.CheckedUpload],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    project: ProjectDep,
+) -> list[ImageUploadPublic]:
+    results: list[tuple[Image, bool, int | None]] = []
+    for upload in checked:
+        image, created = service.store_image(
+            session=session, storage=runtime.storage, project=project, upload=upload
+        )
+        job_id = None
+        if created:
+            session.flush()
+            job = create_job(
+                session=session, kind="image_statistics", project_id=project.id, image_id=image.id
+            )
+            job_id = job.id
+        results.append((image, created, job_id))
+    session.commit()
+    new_jobs = [(job_id, "image_statistics") for _, _, job_id in results if job_id is not None]
+    dispatch_jobs(session_factory=runtime.session_factory, queue=runtime.queue, jobs=new_jobs)
+    return [
+        ImageUploadPublic(image=image_public(image), created=created, job_id=job_id)
+        for image, created, job_id in results
+    ]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ImageUploadPublic)
+async def upload_image(
+    project: ProjectDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="PNG, JPEG, TIFF, BMP or DICOM")],
+) -> JSONResponse:
+    """Store one image; an identical file already in the project is returned with 200."""
+    checked = await _check_all([file], settings)
+    (result,) = _store_all(checked, runtime, session, project)
+    code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return JSONResponse(status_code=code, content=result.model_dump(mode="json"))
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=Page[ImageUploadPublic])
+async def upload_images(
+    project: ProjectDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File(description="Several images in one request")],
+) -> Page[ImageUploadPublic]:
+    """Store several images, all or nothing: one bad file rejects the batch."""
+    if len(files) > MAX_BATCH_FILES:
+        raise InvalidInput(f"at most {MAX_BATCH_FILES} files per batch, got {len(files)}")
+    checked = await _check_all(files, settings)
+    results = _store_all(checked, runtime, session, project)
+    return Page(data=results, count=len(results), offset=0, limit=len(results))
+
+
+@router.get("", response_model=Page[ImagePublic])
+def list_images(project: ProjectDep, session: SessionDep, page: PaginationDep) -> Page[ImagePublic]:
+    rows, count = service.list_images(
+        session=session, project=project, offset=page.offset, limit=page.limit
+    )
+    return Page(
+        data=[image_public(i) for i in rows], count=count, offset=page.offset, limit=page.limit
+    )
+
+
+@router.get("/{image_id}", response_model=ImagePublic)
+def get_image(image_id: int, project: ProjectDep, session: SessionDep) -> ImagePublic:
+    return image_public(service.get_image(session=session, project=project, image_id=image_id))
+
+
+@router.get("/{image_id}/file", response_class=Response)
+def download_image(
+    image_id: int, project: ProjectDep, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The original file, byte for byte."""
+    image = service.get_image(session=session, project=project, image_id=image_id)
+    name = image.original_filename.replace("/", "_")
+    return Response(
+        content=storage.get(image.storage_key),
+        media_type=service.MEDIA_TYPES[image.format],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
+
+
+@router.get("/{image_id}/thumbnail", response_class=Response)
+def get_thumbnail(
+    image_id: int, project: ProjectDep, session: SessionDep, storage: StorageDep
+) -> Response:
+    image = service.get_image(session=session, project=project, image_id=image_id)
+    if image.thumbnail_key is None:
+        raise NotFound(f"image {image_id} has no thumbnail yet; its statistics job is pending")
+    return Response(content=storage.get(image.thumbnail_key), media_type="image/png")

@@ -1,0 +1,79 @@
+"""Labels: upload a human mask, list an image's versions, get the current one and its mask."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+
+from app.api.deps import ProjectDep, SessionDep, SettingsDep, StorageDep
+from app.api.uploads import read_capped
+from app.errors import NotFound
+from app.models import LabelSource
+from app.schemas import LabelPublic
+from app.services import labels as service
+from app.services.images import get_image
+
+router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/labels", tags=["labels"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=LabelPublic)
+async def upload_label(
+    image_id: int,
+    project: ProjectDep,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    file: Annotated[
+        UploadFile,
+        File(description="Single-channel mask, same size as the image: {0,255} or 0..C"),
+    ],
+    author: Annotated[str, Form(min_length=1, max_length=200)] = "anonymous",
+    expected_version: Annotated[
+        int | None,
+        Form(ge=0, description="The label version you edited (0: none); 409 if it moved on"),
+    ] = None,
+) -> LabelPublic:
+    """Add a human label as a new version; earlier versions are kept."""
+    image = get_image(session=session, project=project, image_id=image_id)
+    data = await read_capped(file, settings.max_upload_bytes)
+    mask = service.check_mask(
+        data=data, image=image, project=project, max_bytes=settings.max_upload_bytes
+    )
+    label = service.add_label(
+        session=session,
+        storage=storage,
+        image=image,
+        mask=mask,
+        source=LabelSource.HUMAN,
+        author=author,
+        expected_version=expected_version,
+    )
+    return LabelPublic.model_validate(label)
+
+
+@router.get("", response_model=list[LabelPublic])
+def list_labels(image_id: int, project: ProjectDep, session: SessionDep) -> list[LabelPublic]:
+    image = get_image(session=session, project=project, image_id=image_id)
+    return [
+        LabelPublic.model_validate(v) for v in service.list_labels(session=session, image=image)
+    ]
+
+
+@router.get("/current", response_model=LabelPublic)
+def get_current_label(image_id: int, project: ProjectDep, session: SessionDep) -> LabelPublic:
+    image = get_image(session=session, project=project, image_id=image_id)
+    label = service.current_label(session=session, image=image)
+    if label is None:
+        raise NotFound(f"image {image_id} has no label yet")
+    return LabelPublic.model_validate(label)
+
+
+@router.get("/{version}/mask", response_class=Response)
+def get_label_mask(
+    image_id: int, version: int, project: ProjectDep, session: SessionDep, storage: StorageDep
+) -> Response:
+    """The mask of one version as a PNG of class indices (0 = background)."""
+    image = get_image(session=session, project=project, image_id=image_id)
+    label = service.get_label_version(session=session, image=image, version=version)
+    return Response(content=storage.get(label.mask_key), media_type="image/png")

@@ -1,0 +1,114 @@
+"""Service commands: ``samdsk run | api | worker | migrate``.
+
+``run`` is the embedded all-in-one: it migrates the database, starts one Celery worker and the
+API as child processes, prints the URL, and stops both cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from alembic import command
+from alembic.config import Config
+
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("samdsk")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SERVICE_COMMANDS = ("run", "api", "worker", "migrate")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """``alembic upgrade head`` against the configured database."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.resolved_database_url), revision)
+
+
+def worker_command(settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        "--loglevel=INFO", f"--concurrency={settings.worker_concurrency}",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--hostname=samdsk-worker@%h",
+    ]  # fmt: skip
+
+
+def api_command(settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+        "--host", settings.host, "--port", str(settings.port),
+    ]  # fmt: skip
+
+
+def run_all(settings: Settings) -> int:
+    """Migrate, then supervise a worker and the API until Ctrl-C or one of them exits."""
+    migrate(settings)
+    children = [
+        subprocess.Popen(worker_command(settings)),
+        subprocess.Popen(api_command(settings)),
+    ]
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"SamDSK is running at http://{settings.host}:{settings.port}/", flush=True)
+    print(f"  API docs: http://{settings.host}:{settings.port}/docs", flush=True)
+    print(f"  data folder: {settings.data_dir.resolve()}  (Ctrl-C stops everything)", flush=True)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    return _terminate(children)
+
+
+def _terminate(children: list[subprocess.Popen[bytes]]) -> int:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    print("SamDSK stopped.", flush=True)
+    codes = [child.returncode for child in children]
+    return 0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="samdsk", description="SamDSK service commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate, then run the API and a worker (embedded default)")
+    sub.add_parser("api", help="run the API server")
+    sub.add_parser("worker", help="run a Celery worker")
+    sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    if args.command == "migrate":
+        migrate(settings)
+        return 0
+    if args.command == "api":
+        return subprocess.call(api_command(settings))
+    if args.command == "worker":
+        return subprocess.call(worker_command(settings))
+    return run_all(settings)

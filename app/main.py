@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+
+from app import __version__
+from app.api.errors import install_error_handlers
+from app.api.routes import health, images, jobs, labels, projects
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids: the handler's name (``create_project``), not a generated hash."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; the runtime (engine, storage, queue) is built here, never at import."""
+    runtime = runtime or build_runtime(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="SamDSK",
+        version=__version__,
+        description="Label-efficient medical image segmentation with SAM and domain knowledge.",
+        generate_unique_id_function=operation_id,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for module in (health, projects, images, labels, jobs):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse(url="/docs")
+
+    return app

@@ -1,0 +1,163 @@
+"""API schemas, apart from the ORM models: ``XCreate`` in, ``XPublic`` out, ``XsPublic`` pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.models import JobStatus, LabelSource, RoundStatus
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing: ``count`` is the total number of rows, not the page size."""
+
+    data: list[T]
+    count: int
+    offset: int
+    limit: int
+
+
+class ClassKnowledgeSchema(BaseModel):
+    """Image-level knowledge for one class: how many regions and how large each may be."""
+
+    min_regions: int = Field(1, ge=0, le=100)
+    max_regions: int = Field(1, ge=1, le=100)
+    min_area: float = Field(0.0, ge=0.0, le=1.0, description="Smallest region, fraction of image")
+    max_area: float = Field(1.0, gt=0.0, le=1.0, description="Largest region, fraction of image")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_regions > self.max_regions:
+            raise ValueError("min_regions must not exceed max_regions")
+        if self.min_area > self.max_area:
+            raise ValueError("min_area must not exceed max_area")
+        return self
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=5000)
+    class_names: list[str] = Field(default_factory=lambda: ["foreground"], min_length=1)
+    knowledge: dict[str, ClassKnowledgeSchema] = Field(
+        default_factory=dict,
+        description="Per class name; classes left out get the default (exactly one region).",
+    )
+    proposal_settings: dict[str, Any] = Field(default_factory=dict)
+    model_settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> Self:
+        names = [n.strip() for n in self.class_names]
+        if any(not n for n in names) or len(set(names)) != len(names):
+            raise ValueError("class_names must be distinct and non-empty")
+        if len(names) > 255:
+            raise ValueError("at most 255 classes are supported")
+        unknown = sorted(set(self.knowledge) - set(names))
+        if unknown:
+            raise ValueError(f"knowledge names unknown classes: {unknown}")
+        self.class_names = names
+        return self
+
+
+class ProjectPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    class_names: list[str]
+    knowledge: dict[str, ClassKnowledgeSchema]
+    proposal_settings: dict[str, Any]
+    model_settings: dict[str, Any]
+    created_at: datetime
+
+
+class ImagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    content_hash: str
+    original_filename: str
+    format: str
+    width: int
+    height: int
+    channels: int
+    bit_depth: int
+    size_bytes: int
+    has_thumbnail: bool = False
+    statistics: dict[str, Any] | None
+    created_at: datetime
+
+
+class ImageUploadPublic(BaseModel):
+    """Result of an upload: ``created`` is false when the same content was already there."""
+
+    image: ImagePublic
+    created: bool
+    job_id: int | None
+
+
+class LabelPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    image_id: int
+    version: int
+    source: LabelSource
+    author: str
+    round_id: int | None
+    parent_id: int | None
+    foreground_fraction: float
+    created_at: datetime
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    status: JobStatus
+    project_id: int | None
+    image_id: int | None
+    round_id: int | None
+    progress: float
+    message: str
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RoundPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    number: int
+    status: RoundStatus
+    settings: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    detail: str
+
+
+class HealthPublic(BaseModel):
+    status: str
+    version: str
+    database: ComponentHealth
+    broker: ComponentHealth
+    storage: ComponentHealth
+    proposal_source: str
+    proposal_weights: str
+    segmentation_weights: str

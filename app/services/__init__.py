@@ -1,0 +1,1 @@
+"""Data-layer functions: keyword-only, one session in, ORM rows out."""

@@ -1,0 +1,106 @@
+"""Images: validated on the way in, stored content-addressed, deduplicated per project."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.imaging import DecodedImage, decode_image
+from app.models import Image, Project
+from app.storage import Storage
+
+FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "dicom": ".dcm"}
+MEDIA_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "tiff": "image/tiff",
+    "bmp": "image/bmp",
+    "dicom": "application/dicom",
+}
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload that decoded cleanly; nothing has been stored yet."""
+
+    data: bytes
+    filename: str
+    content_hash: str
+    decoded: DecodedImage
+
+
+def check_upload(*, data: bytes, filename: str, limits: UploadLimits) -> CheckedUpload:
+    """Decode and validate; raises an AppError subclass and stores nothing on bad input."""
+    decoded = decode_image(
+        data, filename=filename, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels
+    )
+    digest = hashlib.sha256(data).hexdigest()
+    return CheckedUpload(data=data, filename=filename, content_hash=digest, decoded=decoded)
+
+
+def find_by_hash(*, session: Session, project: Project, content_hash: str) -> Image | None:
+    return session.scalar(
+        select(Image).where(Image.project_id == project.id, Image.content_hash == content_hash)
+    )
+
+
+def store_image(
+    *, session: Session, storage: Storage, project: Project, upload: CheckedUpload
+) -> tuple[Image, bool]:
+    """Store a checked upload; returns (image, created). A duplicate returns the existing row."""
+    existing = find_by_hash(session=session, project=project, content_hash=upload.content_hash)
+    if existing is not None:
+        return existing, False
+    decoded = upload.decoded
+    key = storage.put_content(upload.data, suffix=FORMAT_SUFFIXES[decoded.format])
+    image = Image(
+        project_id=project.id,
+        content_hash=upload.content_hash,
+        storage_key=key,
+        original_filename=upload.filename[:300],
+        format=decoded.format,
+        width=decoded.width,
+        height=decoded.height,
+        channels=decoded.channels,
+        bit_depth=decoded.bit_depth,
+        size_bytes=len(upload.data),
+    )
+    try:
+        with session.begin_nested():
+            session.add(image)
+    except IntegrityError:
+        # Another request stored the same content first: theirs is the image.
+        again = find_by_hash(session=session, project=project, content_hash=upload.content_hash)
+        if again is None:
+            raise
+        return again, False
+    return image, True
+
+
+def get_image(*, session: Session, project: Project, image_id: int) -> Image:
+    image = session.get(Image, image_id)
+    if image is None or image.project_id != project.id:
+        raise NotFound(f"image {image_id} does not exist in project {project.id}")
+    return image
+
+
+def list_images(
+    *, session: Session, project: Project, offset: int, limit: int
+) -> tuple[list[Image], int]:
+    where = Image.project_id == project.id
+    count = session.scalar(select(func.count()).select_from(Image).where(where)) or 0
+    rows = session.scalars(
+        select(Image).where(where).order_by(Image.id).offset(offset).limit(limit)
+    )
+    return list(rows), count

@@ -1,0 +1,95 @@
+"""Label versions: append-only. The current label of an image is its newest version."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound
+from app.imaging import decode_mask, mask_to_png
+from app.models import Image, Label, LabelSource, Project
+from app.storage import Storage
+
+
+def check_mask(*, data: bytes, image: Image, project: Project, max_bytes: int) -> np.ndarray:
+    """Decode a mask upload into H x W uint8 class indices; raises on any mismatch."""
+    return decode_mask(
+        data,
+        width=image.width,
+        height=image.height,
+        num_classes=len(project.class_names),
+        max_bytes=max_bytes,
+    )
+
+
+def current_label(*, session: Session, image: Image) -> Label | None:
+    return session.scalar(
+        select(Label).where(Label.image_id == image.id).order_by(Label.version.desc()).limit(1)
+    )
+
+
+def add_label(
+    *,
+    session: Session,
+    storage: Storage,
+    image: Image,
+    mask: np.ndarray,
+    source: LabelSource,
+    author: str,
+    round_id: int | None = None,
+    expected_version: int | None = None,
+) -> Label:
+    """Append a new version. ``expected_version`` (the version the author saw, 0 for none)
+    turns a concurrent change into a 409 instead of a silent overwrite."""
+    parent = current_label(session=session, image=image)
+    seen = parent.version if parent else 0
+    if expected_version is not None and expected_version != seen:
+        raise Conflict(
+            f"image {image.id} is at label version {seen}, not {expected_version}; "
+            "reload and try again"
+        )
+    key = storage.put_content(mask_to_png(mask), suffix=".png")
+    label = Label(
+        image_id=image.id,
+        version=seen + 1,
+        mask_key=key,
+        source=source,
+        author=author,
+        round_id=round_id,
+        parent_id=parent.id if parent else None,
+        foreground_fraction=float(np.count_nonzero(mask)) / float(mask.size),
+    )
+    try:
+        with session.begin_nested():
+            session.add(label)
+    except IntegrityError as exc:
+        raise Conflict(f"image {image.id} got a new label version meanwhile; retry") from exc
+    return label
+
+
+def list_labels(*, session: Session, image: Image) -> list[Label]:
+    return list(
+        session.scalars(select(Label).where(Label.image_id == image.id).order_by(Label.version))
+    )
+
+
+def get_label_version(*, session: Session, image: Image, version: int) -> Label:
+    label = session.scalar(
+        select(Label).where(Label.image_id == image.id, Label.version == version)
+    )
+    if label is None:
+        raise NotFound(f"image {image.id} has no label version {version}")
+    return label
+
+
+def count_labeled(*, session: Session, project: Project) -> int:
+    return (
+        session.scalar(
+            select(func.count(func.distinct(Label.image_id)))
+            .join(Image, Image.id == Label.image_id)
+            .where(Image.project_id == project.id)
+        )
+        or 0
+    )

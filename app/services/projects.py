@@ -1,0 +1,46 @@
+"""Projects: the unit that owns images, labels, rounds and image-level knowledge."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound
+from app.models import Project
+from app.schemas import ClassKnowledgeSchema, ProjectCreate
+
+
+def create_project(*, session: Session, data: ProjectCreate) -> Project:
+    knowledge = {
+        name: data.knowledge.get(name, ClassKnowledgeSchema()).model_dump()
+        for name in data.class_names
+    }
+    project = Project(
+        name=data.name,
+        description=data.description,
+        class_names=list(data.class_names),
+        knowledge=knowledge,
+        proposal_settings=dict(data.proposal_settings),
+        model_settings=dict(data.model_settings),
+    )
+    session.add(project)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"a project named {data.name!r} already exists") from exc
+    return project
+
+
+def get_project(*, session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    return project
+
+
+def list_projects(*, session: Session, offset: int, limit: int) -> tuple[list[Project], int]:
+    count = session.scalar(select(func.count()).select_from(Project)) or 0
+    rows = session.scalars(select(Project).order_by(Project.id).offset(offset).limit(limit))
+    return list(rows), count

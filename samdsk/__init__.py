@@ -1,0 +1,1 @@
+"""SamDSK: label-efficient segmentation with SAM proposals and domain knowledge."""

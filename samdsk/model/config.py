@@ -1,0 +1,158 @@
+"""Settings of the segmentation model and the training sample container.
+
+Torch-free on purpose: the service can validate and store a ``ModelConfig`` without importing
+torch. Images are resized to ``input_size x input_size`` by a plain resize (the aspect ratio is
+not kept); predictions are resized back to each image's original size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from samdsk.errors import ConfigError, ShapeError
+
+_INT_FIELDS = ("num_classes", "input_size", "steps", "batch_size", "seed", "val_every")
+_POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
+_FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How to build and train one segmentation model (serialisable with ``to_dict``).
+
+    arch: a segmentation_models_pytorch architecture (``Unet``, ``FPN``, ...; case-insensitive).
+    encoder: an smp encoder name, or ``tu-<timm model>``.
+    encoder_weights_path: local state-dict file of encoder weights (e.g. ImageNet); ``None``
+        means random initialisation. Nothing is ever downloaded.
+    num_classes: C foreground classes; the model outputs C sigmoid channels (multi-label).
+    input_size: square side (multiple of 32) that images are resized to for training and
+        inference.
+    amp: bf16 autocast, used only on CUDA; the CPU always computes in float32.
+    device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    machine_label_weight: loss weight of machine-made labels relative to human ones (1.0).
+    val_every: validate every N steps and keep the weights with the best validation Dice.
+    num_workers: data-loader worker processes that prepare and augment batches (0 = inline).
+    """
+
+    arch: str = "Unet"
+    encoder: str = "resnet34"
+    encoder_weights_path: str | None = None
+    num_classes: int = 1
+    input_size: int = 256
+    steps: int = 600
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
+    machine_label_weight: float = 1.0
+    val_every: int = 100
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("arch", "encoder", "device"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{name} must be a non-empty string; got {value!r}")
+        path = self.encoder_weights_path
+        if path is not None and (not isinstance(path, str) or not path):
+            raise ConfigError(f"encoder_weights_path must be a non-empty string or None: {path!r}")
+        if not isinstance(self.amp, bool):
+            raise ConfigError(f"amp must be a bool; got {self.amp!r}")
+        _check_numbers(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """The inverse of ``to_dict``; missing keys take their defaults, unknown keys fail."""
+        valid = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown ModelConfig keys {unknown}; valid keys: {valid}")
+        return cls(**dict(data))
+
+
+def _check_numbers(config: ModelConfig) -> None:
+    for name in (*_INT_FIELDS, "num_workers"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer; got {value!r}")
+    for name in _POSITIVE_INT_FIELDS:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1; got {getattr(config, name)}")
+    if config.seed < 0 or config.num_workers < 0:
+        raise ConfigError("seed and num_workers must be >= 0")
+    if config.input_size < 32 or config.input_size % 32:
+        # Encoders halve the resolution five times; other sizes break the skip connections.
+        raise ConfigError(f"input_size must be a positive multiple of 32; got {config.input_size}")
+    for name in _FLOAT_FIELDS:
+        value = getattr(config, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(f"{name} must be a finite number; got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0; got {value}")
+    if config.lr <= 0:
+        raise ConfigError(f"lr must be > 0; got {config.lr}")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSample:
+    """One labelled image.
+
+    image: H x W x 3 uint8 RGB, any size.
+    mask: H x W, uint8 class indices 0..C (0 = background) or bool (one class).
+    weight: loss weight >= 0 (e.g. ``ModelConfig.machine_label_weight`` for machine labels);
+        samples of weight 0 are left out of training entirely.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_image(self.image)
+        mask = self.mask
+        if not isinstance(mask, np.ndarray) or mask.ndim != 2:
+            raise ShapeError(f"mask must be an H x W array; got {_describe(mask)}")
+        if mask.dtype not in (np.uint8, np.bool_):
+            raise ShapeError(f"mask must be uint8 class indices or bool; got {mask.dtype}")
+        if mask.shape != self.image.shape[:2]:
+            raise ShapeError(f"mask shape {mask.shape} != image shape {self.image.shape[:2]}")
+        weight = self.weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ConfigError(f"weight must be a number; got {weight!r}")
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"weight must be finite and >= 0; got {weight}")
+
+
+def check_image(image: object) -> None:
+    """Raise ``ShapeError`` unless ``image`` is a non-empty H x W x 3 uint8 array."""
+    if (
+        not isinstance(image, np.ndarray)
+        or image.ndim != 3
+        or image.shape[2] != 3
+        or image.dtype != np.uint8
+        or image.shape[0] == 0
+        or image.shape[1] == 0
+    ):
+        raise ShapeError(f"image must be an H x W x 3 uint8 RGB array; got {_describe(image)}")
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return type(value).__name__

@@ -1,0 +1,119 @@
+"""Training data: resize once, then draw reproducible augmented batches.
+
+Samples are resized to ``input_size`` once (uint8 cache), so each step only gathers, augments
+and normalises. The batch of step ``k`` depends only on the seed and ``k`` (never on loader
+workers), which makes training runs repeatable with any ``num_workers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from samdsk.errors import ShapeError
+from samdsk.model.augment import augment_batch
+from samdsk.model.config import TrainingSample, check_image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ResizedSamples:
+    """N samples at S x S: images N x S x S x 3 uint8, masks N x S x S uint8 class indices,
+    weights N float32."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """H x W x 3 uint8 -> size x size x 3 uint8 (bilinear; PIL smooths when shrinking)."""
+    check_image(image)
+    resized = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """H x W class indices (uint8 or bool) -> size x size uint8 (nearest neighbour)."""
+    resized = Image.fromarray(mask.astype(np.uint8)).resize((size, size), Image.Resampling.NEAREST)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def resize_samples(
+    samples: Sequence[TrainingSample], size: int, num_classes: int
+) -> ResizedSamples:
+    """Resize every sample to ``size``; mask values above ``num_classes`` raise ``ShapeError``."""
+    images = np.zeros((len(samples), size, size, 3), dtype=np.uint8)
+    masks = np.zeros((len(samples), size, size), dtype=np.uint8)
+    for i, sample in enumerate(samples):
+        top = int(sample.mask.max())
+        if top > num_classes:
+            raise ShapeError(
+                f"sample {i}: mask value {top} > num_classes={num_classes}; masks hold class "
+                "indices 0..C (binarise 0/255 masks with mask > 0)"
+            )
+        images[i] = resize_image(sample.image, size)
+        masks[i] = resize_mask(sample.mask, size)
+    weights = np.array([s.weight for s in samples], dtype=np.float32)
+    return ResizedSamples(images, masks, weights)
+
+
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """B x 3 x H x W float in [0, 1] -> ImageNet-normalised float."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device)
+    std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device)
+    return (images - mean[None, :, None, None]) / std[None, :, None, None]
+
+
+def uint8_to_float(images: np.ndarray) -> torch.Tensor:
+    """N x H x W x 3 uint8 -> N x 3 x H x W float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def one_hot_targets(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """B x H x W class indices -> B x C x H x W float32; channel c is class c + 1."""
+    classes = torch.arange(1, num_classes + 1, device=masks.device)
+    return (masks[:, None].long() == classes[None, :, None, None]).float()
+
+
+class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """Item ``k`` is the batch of training step ``k``.
+
+    Returns (inputs B x 3 x S x S normalised float32, targets B x C x S x S float32 in {0, 1},
+    weights B float32). Sample order: concatenated random permutations from ``seed``, so every
+    sample is seen once per epoch; batches may repeat samples when N < batch size.
+    """
+
+    def __init__(
+        self, data: ResizedSamples, *, steps: int, batch_size: int, seed: int, num_classes: int
+    ) -> None:
+        if len(data) == 0:
+            raise ShapeError("no training samples")
+        self.data, self.seed, self.num_classes = data, seed, num_classes
+        generator = torch.Generator().manual_seed(seed)
+        needed = steps * batch_size
+        epochs = -(-needed // len(data))
+        permutations = [torch.randperm(len(data), generator=generator) for _ in range(epochs)]
+        self.order = torch.cat(permutations)[:needed].view(steps, batch_size).numpy()
+
+    def __len__(self) -> int:
+        return int(self.order.shape[0])
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = self.order[step]
+        images = uint8_to_float(self.data.images[index])
+        masks = torch.from_numpy(self.data.masks[index]).long()
+        # One generator per step, seeded from (seed, step): independent of worker scheduling.
+        step_seed = int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
+        images, masks = augment_batch(images, masks, torch.Generator().manual_seed(step_seed))
+        targets = one_hot_targets(masks, self.num_classes)
+        return to_model_input(images), targets, torch.from_numpy(self.data.weights[index])

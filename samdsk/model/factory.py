@@ -1,0 +1,143 @@
+"""Build segmentation_models_pytorch models from a ``ModelConfig``; never downloads weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import segmentation_models_pytorch as smp
+import timm
+import torch
+
+from samdsk.errors import CheckpointError, ConfigError
+from samdsk.model.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+# Lower-case key -> the class name users write (smp itself matches names case-insensitively).
+_ARCHITECTURES: dict[str, str] = {
+    key: cls.__name__ for key, cls in smp.MODEL_ARCHITECTURES_MAPPING.items()
+}
+# Key rewrites tried on an encoder weight file: as saved, from a whole smp model, from
+# DataParallel, and into the wrapper that holds a timm ("tu-") encoder.
+_KEY_REWRITES = (("", ""), ("encoder.", ""), ("module.", ""), ("", "model."))
+
+
+def list_architectures() -> list[str]:
+    """Valid ``ModelConfig.arch`` values."""
+    return sorted(_ARCHITECTURES.values())
+
+
+def list_encoders() -> list[str]:
+    """Valid ``ModelConfig.encoder`` values (besides ``tu-<timm model>``)."""
+    return sorted(smp.encoders.get_encoder_names())
+
+
+def build_model(config: ModelConfig) -> torch.nn.Module:
+    """A freshly initialised model for ``config``, on the CPU, in training mode.
+
+    Input: B x 3 x S x S float (ImageNet-normalised); output: B x C x S x S logits.
+    Encoder weights come from ``config.encoder_weights_path`` when given, else random init.
+    """
+    model = create_architecture(config)
+    if config.encoder_weights_path is None:
+        logger.info("encoder weights: random init (no local ImageNet weights given)")
+    else:
+        load_encoder_weights(model, Path(config.encoder_weights_path))
+    return model
+
+
+def create_architecture(config: ModelConfig) -> torch.nn.Module:
+    """The bare architecture of ``config`` with random weights (no weight file is read)."""
+    arch = _ARCHITECTURES.get(config.arch.lower())
+    if arch is None:
+        raise ConfigError(f"unknown arch {config.arch!r}; valid: {list_architectures()}")
+    encoder = config.encoder
+    if encoder.startswith("tu-"):
+        if not timm.is_model(encoder[3:]):
+            raise ConfigError(f"unknown timm encoder {encoder[3:]!r} (in {encoder!r})")
+    elif encoder not in smp.encoders.get_encoder_names():
+        raise ConfigError(
+            f"unknown encoder {encoder!r}; valid: {list_encoders()} or 'tu-<timm model name>'"
+        )
+    try:
+        model: torch.nn.Module = smp.create_model(
+            arch, encoder_name=encoder, encoder_weights=None, classes=config.num_classes
+        )
+    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError) as error:
+        raise ConfigError(f"cannot build {arch} with encoder {encoder!r}: {error}") from error
+    logger.info("built %s with encoder %s, %d classes", arch, encoder, config.num_classes)
+    return model
+
+
+def load_encoder_weights(model: torch.nn.Module, path: Path) -> tuple[int, int, int]:
+    """Load a local state-dict file into ``model.encoder``; returns (loaded, missing, unexpected).
+
+    Keys may carry an ``encoder.`` or ``module.`` prefix. Unmatched keys are tolerated and
+    counted; a file that matches no key at all, or whose tensors have other shapes, fails.
+    """
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, torch.nn.Module):
+        raise ConfigError(f"{type(model).__name__} has no .encoder to load weights into")
+    if not path.is_file():
+        raise CheckpointError(f"encoder weights file not found: {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for unreadable files
+        raise CheckpointError(f"cannot read encoder weights {path}: {error}") from error
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    state = _best_rewrite(raw, set(encoder.state_dict()))
+    try:
+        result = encoder.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise CheckpointError(f"encoder weights {path} do not fit: {error}") from error
+    loaded = len(state) - len(result.unexpected_keys)
+    if loaded == 0:
+        raise CheckpointError(f"no tensor of {path} matches encoder {type(encoder).__name__}")
+    missing, unexpected = len(result.missing_keys), len(result.unexpected_keys)
+    log = logger.warning if missing else logger.info
+    log(
+        "encoder weights: %s (%d loaded, %d missing, %d unexpected)",
+        path,
+        loaded,
+        missing,
+        unexpected,
+    )
+    return loaded, missing, unexpected
+
+
+def _best_rewrite(raw: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
+    """The prefix rewrite of ``raw``'s keys that matches the most keys of ``wanted``."""
+    candidates = []
+    for strip, add in _KEY_REWRITES:
+        candidates.append(
+            {add + k.removeprefix(strip): v for k, v in raw.items() if k.startswith(strip)}
+        )
+    return max(candidates, key=lambda state: len(wanted.intersection(state)))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other names are checked and returned."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"invalid device {name!r}; use 'auto', 'cpu' or 'cuda[:N]'") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def cpu_thread_budget(num_workers: int = 0) -> int:
+    """Intra-op threads for the main process: the usable cores minus loader workers, >= 1.
+
+    Torch defaults to every core it sees, which oversubscribes when loader workers or a
+    container CPU limit (``sched_getaffinity``) leave fewer free.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(torch.get_num_threads(), (cores or 1) - num_workers))

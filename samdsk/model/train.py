@@ -1,0 +1,195 @@
+"""Train a segmentation model on labelled samples, selecting the weights by validation Dice."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from samdsk.errors import CheckpointError, ConfigError
+from samdsk.model.config import ModelConfig, TrainingSample
+from samdsk.model.data import ResizedSamples, TrainingBatches, one_hot_targets, resize_samples
+from samdsk.model.factory import build_model, cpu_thread_budget, resolve_device
+from samdsk.model.infer import amp_enabled, forward_logits
+from samdsk.model.loss import dice_per_image, weighted_loss
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, float], None]
+
+
+@dataclass
+class TrainResult:
+    """A trained model (best validation weights loaded, eval mode, on ``device``).
+
+    history: one dict per step with ``step`` and ``loss``, plus ``val_dice`` at validation
+    steps. best_val_dice: None when no validation samples were given (then the model holds
+    the final weights).
+    """
+
+    model: torch.nn.Module
+    config: ModelConfig
+    best_val_dice: float | None
+    history: list[dict[str, float]]
+    seconds: float
+    device: str
+
+
+def train_model(
+    train: Sequence[TrainingSample],
+    config: ModelConfig,
+    *,
+    val: Sequence[TrainingSample] = (),
+    init_state: dict[str, torch.Tensor] | None = None,
+    progress: ProgressCallback | None = None,
+    show_progress_bar: bool = False,
+) -> TrainResult:
+    """Train ``config.steps`` steps of AdamW (cosine-decayed learning rate) on ``train``.
+
+    Loss: per-sample BCE + soft Dice, weighted by ``TrainingSample.weight``; samples of
+    weight 0 are left out. Validates every ``config.val_every`` steps and at the end, keeping
+    the state with the best mean per-image Dice (at ``input_size``). ``init_state`` starts from
+    given weights (e.g. the previous round's model). ``progress(step, steps, loss)`` is called
+    after every step. Same config and data -> same losses on the same device and thread count.
+    """
+    started = time.perf_counter()
+    used = [sample for sample in train if sample.weight > 0]
+    if not used:
+        raise ConfigError(f"no training sample with weight > 0 (of {len(train)} given)")
+    _seed_everything(config.seed)
+    device = resolve_device(config.device)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_thread_budget(config.num_workers))
+    try:
+        model = _prepare_model(config, device, init_state)
+        logger.info(
+            "training %s/%s on %s (%d threads): %d samples (%d of weight 0 left out), %d val",
+            config.arch,
+            config.encoder,
+            device,
+            torch.get_num_threads(),
+            len(used),
+            len(train) - len(used),
+            len(val),
+        )
+        data = resize_samples(used, config.input_size, config.num_classes)
+        val_data = resize_samples(val, config.input_size, config.num_classes) if val else None
+        history, best = _fit(model, data, val_data, config, device, progress, show_progress_bar)
+    finally:
+        torch.set_num_threads(threads)
+    if best is not None:
+        model.load_state_dict(best[1])
+    model.eval()
+    seconds = time.perf_counter() - started
+    logger.info("trained in %.1f s; best val Dice %s", seconds, best[0] if best else "n/a")
+    return TrainResult(model, config, best[0] if best else None, history, seconds, str(device))
+
+
+def _prepare_model(
+    config: ModelConfig, device: torch.device, init_state: dict[str, torch.Tensor] | None
+) -> torch.nn.Module:
+    model = build_model(config)
+    if init_state is not None:
+        try:
+            model.load_state_dict(init_state)
+        except RuntimeError as error:
+            raise CheckpointError(f"init_state does not fit {config.arch}: {error}") from error
+    return model.to(device)
+
+
+def _fit(
+    model: torch.nn.Module,
+    data: ResizedSamples,
+    val_data: ResizedSamples | None,
+    config: ModelConfig,
+    device: torch.device,
+    progress: ProgressCallback | None,
+    show_progress_bar: bool,
+) -> tuple[list[dict[str, float]], tuple[float, dict[str, torch.Tensor]] | None]:
+    """The training loop; returns the history and (best Dice, best state) if validated."""
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.steps, eta_min=config.lr * 0.01
+    )
+    history: list[dict[str, float]] = []
+    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    bar = tqdm(total=config.steps, disable=not show_progress_bar, desc="training", unit="step")
+    model.train()
+    for step, (inputs, targets, weights) in enumerate(_batches(data, config, device), start=1):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_enabled(config, device)):
+            logits = model(inputs)
+        loss = weighted_loss(logits, targets, weights)
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        optimizer.step()
+        schedule.step()
+        record = {"step": float(step), "loss": float(loss.item())}
+        if val_data is not None and (step % config.val_every == 0 or step == config.steps):
+            record["val_dice"] = validation_dice(model, val_data, config)
+            if best is None or record["val_dice"] > best[0]:
+                best = (record["val_dice"], _copy_state(model))
+            model.train()
+        history.append(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if progress is not None:
+            progress(step, config.steps, record["loss"])
+    bar.close()
+    return history, best
+
+
+def _batches(
+    data: ResizedSamples, config: ModelConfig, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    dataset = TrainingBatches(
+        data,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        num_classes=config.num_classes,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,  # each item is already a whole batch
+        shuffle=False,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    for inputs, targets, weights in loader:
+        yield (
+            inputs.to(device, non_blocking=True),
+            targets.to(device, non_blocking=True),
+            weights.to(device, non_blocking=True),
+        )
+
+
+def validation_dice(model: torch.nn.Module, data: ResizedSamples, config: ModelConfig) -> float:
+    """Mean per-image Dice at threshold 0.5 of ``model`` on resized samples (empty/empty = 1)."""
+    model.eval()
+    scores = []
+    with torch.inference_mode():
+        for start in range(0, len(data), config.batch_size):
+            stop = start + config.batch_size
+            logits = forward_logits(model, data.images[start:stop], config)
+            masks = torch.from_numpy(data.masks[start:stop]).to(logits.device)
+            scores.append(dice_per_image(logits, one_hot_targets(masks, config.num_classes)))
+    return float(torch.cat(scores).mean().item())
+
+
+def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,73 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when it answers), real local
+storage, and the real Celery client on a filesystem broker under the test's folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from tests.databases import TemplateDatabases, drop_postgres_database, require_postgres
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under the shared real data folder; skips the test if that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def template_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemplateDatabases]:
+    templates = TemplateDatabases(tmp_path_factory.mktemp("db-templates"))
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, template_databases: TemplateDatabases, tmp_path: Path
+) -> Iterator[str]:
+    """A freshly migrated, empty database of each backend, private to the test."""
+    if request.param == "sqlite":
+        yield template_databases.sqlite_copy(tmp_path / "test.db")
+        return
+    require_postgres()
+    name, url = template_databases.postgres_copy()
+    yield url
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        environment="test",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        job_lease_seconds=30,
+        job_sweep_seconds=1,
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=runtime)) as test_client:
+        yield test_client

@@ -1,0 +1,127 @@
+"""Bad input gets a 4xx with a JSON error naming the problem, and changes nothing."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.runtime import Runtime
+from tests.uploads import create_project, png_bytes, real_image, state_snapshot, upload
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    body = kind + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def png_bomb(side: int = 30000) -> bytes:
+    """A small file that claims side x side grey pixels (a decompression bomb)."""
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (side + 1) * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", rows)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _truncated_png() -> bytes:
+    data = real_image("busi", 0)[0].read_bytes()
+    return data[: len(data) // 2]
+
+
+BAD_IMAGES = {
+    "truncated png": (lambda: _truncated_png(), "x.png", (422,)),
+    "zero bytes": (lambda: b"", "empty.png", (422,)),
+    "text named png": (lambda: b"hello, this is not an image\n" * 10, "notes.png", (415,)),
+    "30000x30000 png bomb": (lambda: png_bomb(), "bomb.png", (413,)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IMAGES))
+def test_bad_image_rejected_and_nothing_stored(
+    case: str, client: TestClient, runtime: Runtime
+) -> None:
+    project = create_project(client)
+    make, name, statuses = BAD_IMAGES[case]
+    before = state_snapshot(runtime)
+    response = client.post(
+        f"/api/v1/projects/{project['id']}/images", files={"file": (name, make())}
+    )
+    assert response.status_code in statuses, response.text
+    assert response.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
+
+
+def test_batch_with_one_bad_file_stores_nothing(client: TestClient, runtime: Runtime) -> None:
+    project = create_project(client)
+    good = real_image("ph2", 3)[0]
+    before = state_snapshot(runtime)
+    files = [("files", (good.name, good.read_bytes())), ("files", ("bad.png", b"not an image"))]
+    response = client.post(f"/api/v1/projects/{project['id']}/images/batch", files=files)
+    assert response.status_code == 415
+    assert "bad.png" in response.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
+
+
+def _uploaded(client: TestClient) -> tuple[str, tuple[int, int]]:
+    project = create_project(client)
+    body = upload(client, project["id"], real_image("kvasir_seg", 3)[0])
+    image = body["image"]
+    url = f"/api/v1/projects/{project['id']}/images/{image['id']}/labels"  # type: ignore[index]
+    return url, (image["height"], image["width"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("problem", ["wrong size", "bad values", "rgb mask", "not an image"])
+def test_bad_mask_rejected_and_nothing_stored(
+    problem: str, client: TestClient, runtime: Runtime
+) -> None:
+    url, (height, width) = _uploaded(client)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    if problem == "wrong size":
+        data = png_bytes(np.zeros((height + 1, width), dtype=np.uint8))
+    elif problem == "bad values":
+        mask[:10, :10] = 128
+        mask[20:30, 20:30] = 255
+        data = png_bytes(mask)
+    elif problem == "rgb mask":
+        rgb = np.zeros((height, width, 3), dtype=np.uint8)
+        rgb[:5, :5, 0] = 255
+        data = png_bytes(rgb)
+    else:
+        data = b"definitely not a mask"
+    before = state_snapshot(runtime)
+    response = client.post(url, files={"file": ("mask.png", data)})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
+
+
+def test_unknown_project_upload_is_404_and_stores_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    before = state_snapshot(runtime)
+    path = real_image("ph2", 0)[0]
+    response = client.post(
+        "/api/v1/projects/999/images", files={"file": (path.name, path.read_bytes())}
+    )
+    assert response.status_code == 404
+    assert state_snapshot(runtime) == before
+
+
+def test_oversized_upload_is_413(client: TestClient, runtime: Runtime) -> None:
+    project = create_project(client)
+    runtime.settings.max_upload_bytes = 1000
+    before = state_snapshot(runtime)
+    path = real_image("ph2", 0)[0]
+    response = client.post(
+        f"/api/v1/projects/{project['id']}/images", files={"file": (path.name, path.read_bytes())}
+    )
+    assert response.status_code == 413
+    assert state_snapshot(runtime) == before
+    assert "1000 bytes" in response.json()["error"]["message"]

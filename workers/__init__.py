@@ -1,0 +1,1 @@
+"""Celery workers: thin tasks that take job ids, call the method library and write results."""

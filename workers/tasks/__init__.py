@@ -1,0 +1,1 @@
+"""Celery tasks, registered on import by ``workers.celery_app``."""
