@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     )
     queue_name: str = Field("samdsk", description="Celery queue the API sends jobs to.")
     worker_concurrency: int = Field(1, description="Processes per worker started by `run`.")
+
+    @field_validator("sam_checkpoint", "encoder_weights", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        # Compose files and shells pass unset paths as empty strings.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Self:

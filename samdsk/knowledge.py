@@ -24,6 +24,7 @@ The bounds leave generous margins: they exist to drop proposals that are clearly
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -48,16 +49,21 @@ class ClassKnowledge:
     max_area: float = 1.0
 
     def __post_init__(self) -> None:
+        # Normalise numpy scalars and ints given for areas, so equal knowledge compares,
+        # hashes and serialises equal.
         for name in ("min_regions", "max_regions"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise ConfigError(f"{name} must be an integer; got {value!r}")
+            object.__setattr__(self, name, int(value))
         for name in ("min_area", "max_area"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise ConfigError(f"{name} must be a number; got {value!r}")
-            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            fraction = float(value)
+            if not math.isfinite(fraction) or not 0.0 <= fraction <= 1.0:
                 raise ConfigError(f"{name} must be a fraction of the image in [0, 1]; got {value}")
+            object.__setattr__(self, name, fraction)
         if self.max_regions < 1:
             raise ConfigError(f"max_regions must be at least 1; got {self.max_regions}")
         if not 0 <= self.min_regions <= self.max_regions:
@@ -68,9 +74,6 @@ class ClassKnowledge:
             raise ConfigError(
                 f"need min_area <= max_area; got min_area={self.min_area}, max_area={self.max_area}"
             )
-        # Normalise ints given for areas so that equal knowledge compares and serialises equal.
-        object.__setattr__(self, "min_area", float(self.min_area))
-        object.__setattr__(self, "max_area", float(self.max_area))
 
     def to_dict(self) -> dict[str, int | float]:
         """The four fields as a JSON-ready dict (keys: ``KNOWLEDGE_KEYS``)."""

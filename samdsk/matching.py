@@ -357,7 +357,7 @@ def _subset_scores(c: _Candidates, subsets: np.ndarray) -> np.ndarray:
             x, y, z = sorted((int(v) for v in subsets[row]), key=lambda v: c.pixels[v].size)
             cols = c.pixels[x]
             shared = cols[c.masks[y, cols] & c.masks[z, cols]]
-            area[row] += 0
+            area[row] += shared.size
             mass[row] += float(c.p[shared].sum())
     return np.where(ok, c.dice(mass, area), -np.inf)
 

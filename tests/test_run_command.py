@@ -1,0 +1,79 @@
+"""The README's first command: `samdsk run` starts the API and a worker on the embedded
+default, serves requests, runs jobs, and Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.uploads import real_image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(base: str, process: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"`samdsk run` exited early with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("`samdsk run` did not become healthy")
+
+
+@pytest.mark.slow
+def test_run_serves_runs_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SAMDSK_")} | {
+        "SAMDSK_DATA_DIR": str(tmp_path / "var"),
+        "SAMDSK_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.entry", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, process, 90)
+        project = httpx.post(f"{base}/api/v1/projects", json={"name": "demo"}).json()
+        path = real_image("busi", 7)[0]
+        body = httpx.post(
+            f"{base}/api/v1/projects/{project['id']}/images",
+            files={"file": (path.name, path.read_bytes())},
+        ).json()
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{base}/api/v1/jobs/{body['job_id']}").json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the upload's job did not finish"
+            time.sleep(0.3)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "SamDSK stopped." in output
+    assert (tmp_path / "var" / "samdsk.db").is_file()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/api/v1/health", timeout=2)
