@@ -7,6 +7,7 @@ API as child processes, prints the URL, and stops both cleanly on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import subprocess
@@ -18,12 +19,14 @@ from types import FrameType
 from alembic import command
 from alembic.config import Config
 
+from app.bootstrap import create_admin, ensure_initial_admin
+from app.errors import AppError
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("samdsk")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVICE_COMMANDS = ("run", "api", "worker", "migrate")
+SERVICE_COMMANDS = ("run", "api", "worker", "migrate", "create-admin")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -58,6 +61,7 @@ def api_command(settings: Settings) -> list[str]:
 def run_all(settings: Settings) -> int:
     """Migrate, then supervise a worker and the API until Ctrl-C or one of them exits."""
     migrate(settings)
+    login_hint = ensure_initial_admin(settings)
     children = [
         subprocess.Popen(worker_command(settings)),
         subprocess.Popen(api_command(settings)),
@@ -72,6 +76,7 @@ def run_all(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     print(f"SamDSK is running at http://{settings.host}:{settings.port}/", flush=True)
     print(f"  API docs: http://{settings.host}:{settings.port}/docs", flush=True)
+    print(f"  {login_hint}", flush=True)
     print(f"  data folder: {settings.data_dir.resolve()}  (Ctrl-C stops everything)", flush=True)
     while not stopping and all(child.poll() is None for child in children):
         time.sleep(0.2)
@@ -94,6 +99,23 @@ def _terminate(children: list[subprocess.Popen[bytes]]) -> int:
     return 0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1
 
 
+def _create_admin(settings: Settings, username: str, from_stdin: bool) -> int:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {username}: ")
+        if password != getpass.getpass("again: "):
+            print("passwords differ", file=sys.stderr)
+            return 2
+    try:
+        create_admin(settings, username, password)
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"superuser {username!r} created")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samdsk", description="SamDSK service commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,13 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("api", help="run the API server")
     sub.add_parser("worker", help="run a Celery worker")
     sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    admin = sub.add_parser("create-admin", help="create a site administrator (superuser)")
+    admin.add_argument("--username", required=True)
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     if args.command == "migrate":
         migrate(settings)
         return 0
+    if args.command == "create-admin":
+        return _create_admin(settings, args.username, args.password_stdin)
     if args.command == "api":
+        print(ensure_initial_admin(settings), flush=True)
         return subprocess.call(api_command(settings))
     if args.command == "worker":
         return subprocess.call(worker_command(settings))

@@ -52,3 +52,26 @@ class ServiceUnavailable(AppError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class Unauthorized(AppError):
+    """No valid credentials: a missing, unknown, expired or revoked token."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    """Valid credentials whose role does not allow the action."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -11,7 +11,18 @@ from fastapi.routing import APIRoute
 
 from app import __version__
 from app.api.errors import install_error_handlers
-from app.api.routes import health, images, jobs, labels, projects
+from app.api.routes import (
+    audit,
+    auth,
+    health,
+    images,
+    jobs,
+    labels,
+    members,
+    projects,
+    tokens,
+    users,
+)
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
 
@@ -41,7 +52,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (health, projects, images, labels, jobs):
+    for module in (health, auth, users, tokens, projects, members, images, labels, jobs, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/", include_in_schema=False)

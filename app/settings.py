@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     encoder_weights: Path | None = Field(
         None, description="Local ImageNet encoder weights for the segmentation model."
     )
+    session_hours: float = Field(12.0, description="Lifetime of a browser login session.")
+    login_window_seconds: int = Field(900, description="Window in which failed logins are counted.")
+    login_max_failures_per_account: int = Field(
+        5, description="Failed logins of one account within the window before it is paused."
+    )
+    login_max_failures_per_address: int = Field(
+        30, description="Failed logins from one address within the window before it is paused."
+    )
+    admin_username: str = Field("admin", description="First superuser, created at first start.")
+    admin_password: str | None = Field(
+        None,
+        description="Password of the first superuser; unset in development: a random one is "
+        "generated and written to DATA_DIR/initial-admin-password.txt.",
+    )
     queue_name: str = Field("samdsk", description="Celery queue the API sends jobs to.")
     worker_concurrency: int = Field(1, description="Processes per worker started by `run`.")
 

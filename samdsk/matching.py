@@ -23,21 +23,19 @@ Steps and decisions:
    matrix, taken over each mask's own pixels) by inclusion-exclusion, all in float64.
    Triples add the triple-intersection term, computed only for triples that pass the IoU test
    and whose three pairwise intersections are all non-zero, so scores are exact, not bounds.
-4. Greedy solver (otherwise): start from a single candidate and repeatedly add the compatible
-   candidate that most raises D (its union terms computed exactly against the current union),
-   until max_regions or no gain; below min_regions it adds the best candidate even without
-   gain. It runs from every candidate as start and keeps the best set (a start that cannot
-   reach min_regions is dropped): from the best single only, it fails whenever that is a
-   merged region (one proposal covering two lesions) compatible with no other region.
+4. Greedy solver (otherwise): from a start candidate, repeatedly add the compatible candidate
+   that most raises D (computed exactly against the current union) until max_regions or no
+   gain (below min_regions, even without gain). It starts from each of the ``GREEDY_STARTS``
+   best candidates and keeps the best set: from the best single only, it fails whenever that
+   is a merged region (one proposal over two lesions) compatible with no other region.
 5. No feasible non-empty set and min_regions >= 1: an empty annotation with score 0.
-6. min_regions == 0: the empty annotation competes (and wins only if strictly better) with
-   S(empty) = eps / (sum(P^2) + eps), eps = max(min_area, 0.001) * H * W, the pixel count of
-   the smallest region that counts. For a binary P this is the smoothed soft Dice
-   eps / (sum(P) + eps): near 1 when P holds far less mass than one minimal region, <= 0.5
-   once it holds a region's worth. Squaring weights each pixel by its own confidence: with
-   plain sum(P) a faint haze is evidence of a lesion (P = 0.01 everywhere holds ten minimal
-   regions of mass at min_area 0.001 and scores 0.09; with P^2, 0.91), while a doubtful blob
-   (P ~ 0.5 over a region) still scores low.
+6. min_regions == 0: the empty annotation competes (winning only if strictly better) with
+   S(empty) = eps / (sum(P^2) + eps), eps = max(min_area, 0.001) * H * W pixels (the smallest
+   region that counts). For a binary P it is the smoothed soft Dice eps / (sum(P) + eps):
+   near 1 when P holds far less than one minimal region of mass, <= 0.5 with a region's worth.
+   Squaring weighs each pixel by its own confidence, so a faint haze is no lesion: P = 0.01
+   everywhere holds ten minimal regions of mass at min_area 0.001 and would score 0.09 with
+   sum(P); it scores 0.91. A doubtful blob (P ~ 0.5 over a region) still scores low.
 
 ``Match.solver`` names the solver that built the annotation, or ``"empty"`` when it holds no
 region (the score tells a confident "absent" from a failed match). For several classes, each
@@ -62,6 +60,7 @@ from samdsk.types import Proposals
 
 DEFAULT_MIN_RELEVANCE = 0.25
 MAX_EXACT_SUBSETS = 250_000
+GREEDY_STARTS = 20
 SolverName = Literal["exact", "greedy", "empty"]
 SolverChoice = Literal["auto", "exact", "greedy"]
 
@@ -100,27 +99,22 @@ class MultiClassMatch:
 class _Candidates:
     """K candidates with exact sums, all float64 over the flattened image.
 
-    index: K indices into the proposals; masks: K x HW bool; pixels: K flat index arrays;
-    inter, pinter: K x K |m_i & m_j| and sum(P m_i m_j) (diagonals |m_i| and sum(P m_i));
+    index: K indices into the proposals; by_pixel: HW x K bool (pixel-major, so gathering a
+    mask's pixels reads contiguous rows); pixels: K sorted flat index arrays;
+    inter, pinter: K x K |m_i & m_j| and sum(P m_i m_j); area, mass: their diagonals;
     compatible: K x K bool, IoU <= max_pair_iou and i != j; p: HW; total: sum(P).
     """
 
     index: np.ndarray
-    masks: np.ndarray
+    by_pixel: np.ndarray
     pixels: tuple[np.ndarray, ...]
     p: np.ndarray
     total: float
     inter: np.ndarray
     pinter: np.ndarray
     compatible: np.ndarray
-
-    @property
-    def area(self) -> np.ndarray:
-        return np.diagonal(self.inter)
-
-    @property
-    def mass(self) -> np.ndarray:
-        return np.diagonal(self.pinter)
+    area: np.ndarray
+    mass: np.ndarray
 
     def dice(self, mass: np.ndarray | float, area: np.ndarray | float) -> np.ndarray:
         return np.asarray(2.0 * np.asarray(mass) / (self.total + np.asarray(area)))
@@ -154,13 +148,9 @@ def match_proposals(
     if use_exact and hi > 3:
         raise ConfigError(f"the exact solver handles at most 3 regions; {hi} are possible")
     best = _solve_exact(cands, lo, hi) if use_exact else _solve_greedy(cands, lo, hi)
-    shape = (proposals.height, proposals.width)
-    if knowledge.min_regions == 0:
-        empty = _empty_score(p, knowledge.min_area)
-        if best is None or empty > best[0]:
-            return Match(np.zeros(shape, dtype=np.bool_), empty, (), "empty")
-    if best is None:
-        return Match(np.zeros(shape, dtype=np.bool_), 0.0, (), "empty")
+    empty = empty_score(probability, knowledge) if knowledge.min_regions == 0 else 0.0
+    if best is None or (knowledge.min_regions == 0 and empty > best[0]):
+        return Match(np.zeros(probability.shape, dtype=np.bool_), empty, (), "empty")
     chosen = tuple(sorted(int(cands.index[i]) for i in best[1]))
     mask = np.any(proposals.masks[list(chosen)], axis=0)
     return Match(mask, min(max(best[0], 0.0), 1.0), chosen, "exact" if use_exact else "greedy")
@@ -168,13 +158,8 @@ def match_proposals(
 
 def empty_score(probability: np.ndarray, knowledge: ClassKnowledge) -> float:
     """S(empty) = eps / (sum(P^2) + eps), eps = max(min_area, 0.001) * H * W; in (0, 1]."""
-    if not isinstance(probability, np.ndarray):
-        raise ShapeError("probability must be an H x W array")
-    return _empty_score(_check_probability(probability, probability.shape), knowledge.min_area)
-
-
-def _empty_score(p: np.ndarray, min_area: float) -> float:
-    eps = max(min_area, 0.001) * p.size
+    p = _check_probability(probability, None)
+    eps = max(knowledge.min_area, 0.001) * p.size
     return float(eps / (float(np.dot(p, p)) + eps))
 
 
@@ -195,14 +180,10 @@ def match_classes(
     """
     if not isinstance(probabilities, np.ndarray) or probabilities.ndim != 3:
         raise ShapeError("probabilities must be a C x H x W array")
-    if probabilities.shape[0] != len(knowledge) or len(knowledge) == 0:
+    if not 1 <= probabilities.shape[0] == len(knowledge) <= 255:  # 255: uint8 class mask
         raise ShapeError(
-            f"need one knowledge entry per class and at least one class; got "
+            f"need one knowledge entry per class and 1..255 classes; got "
             f"{probabilities.shape[0]} probability maps and {len(knowledge)} entries"
-        )
-    if probabilities.shape[0] > 255:
-        raise ShapeError(
-            f"at most 255 classes fit a uint8 class mask; got {probabilities.shape[0]}"
         )
     per_class = tuple(
         match_proposals(
@@ -251,11 +232,11 @@ def _check_options(
         raise ConfigError(f"unknown solver {solver!r}; valid: ['auto', 'exact', 'greedy']")
 
 
-def _check_probability(probability: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Validate an H x W float map in [0, 1]; return it flattened as float64."""
+def _check_probability(probability: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
+    """Validate an H x W float map in [0, 1] (of ``shape`` if given); return it flat float64."""
     if not isinstance(probability, np.ndarray) or probability.ndim != 2:
         raise ShapeError("probability must be an H x W array")
-    if probability.shape != shape:
+    if shape is not None and probability.shape != shape:
         raise ShapeError(f"probability is {probability.shape} but the proposals are {shape}")
     if not np.issubdtype(probability.dtype, np.floating):
         raise ShapeError(f"probability must be a float array; got {probability.dtype}")
@@ -283,37 +264,41 @@ def _select_candidates(
         if px.size == 0 or not knowledge.min_area <= px.size / p.size <= knowledge.max_area:
             continue
         mass = float(p[px].sum())
-        if mass / px.size < min_relevance:
-            continue
-        kept.append((i, px))
-        dice.append(2.0 * mass / (total + px.size))
+        if mass / px.size >= min_relevance:
+            kept.append((i, px))
+            dice.append(2.0 * mass / (total + px.size))
     order = np.argsort(-np.asarray(dice, dtype=np.float64), kind="stable")[:max_candidates]
     index = np.array([kept[j][0] for j in order], dtype=np.intp)
     pixels = tuple(kept[j][1] for j in order)
-    masks = flat[index]
-    inter, pinter = _intersections(masks, pixels, p)
+    by_pixel = np.ascontiguousarray(flat[index].T)
+    inter, pinter = _intersections(by_pixel, pixels, p)
     area = np.diagonal(inter)
     compatible = inter / (area[:, None] + area[None, :] - inter) <= max_pair_iou  # union > 0
     np.fill_diagonal(compatible, False)
-    return _Candidates(index, masks, pixels, p, total, inter, pinter, compatible)
+    masses = np.diagonal(pinter)
+    return _Candidates(index, by_pixel, pixels, p, total, inter, pinter, compatible, area, masses)
 
 
 def _intersections(
-    masks: np.ndarray, pixels: tuple[np.ndarray, ...], p: np.ndarray
+    by_pixel: np.ndarray, pixels: tuple[np.ndarray, ...], p: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The products M @ M.T and (M * P) @ M.T of the K x HW candidate matrix M, row i taken
+    """The products M.T @ M and M.T @ (P * M) of the HW x K candidate matrix M, row i taken
     over m_i's own pixels only: masks cover a few percent of an image, so this sparse product
     is exact in float64 and about ten times faster than the dense one."""
     k = len(pixels)
     inter = np.zeros((k, k), dtype=np.float64)
     pinter = np.zeros((k, k), dtype=np.float64)
-    for i, cols in enumerate(pixels):
-        sub = masks[:, cols]
-        inter[i] = np.count_nonzero(sub, axis=1)
-        pinter[i] = sub.astype(np.float64) @ p[cols]
-    # Rows i and j sum the same pixels in different orders; keep one so that D is symmetric.
-    pinter = np.triu(pinter) + np.triu(pinter, 1).T
-    return inter, pinter
+    for i, rows in enumerate(pixels):  # the upper triangle, mirrored below
+        inter[i, i:], pinter[i, i:] = _column_sums(by_pixel[rows, i:], p[rows])
+    return inter + np.triu(inter, 1).T, pinter + np.triu(pinter, 1).T
+
+
+def _column_sums(sub: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each column of an n x m bool matrix: its count of True and the sum of the n weights
+    over them. einsum casts in small buffers and stays off BLAS, whose threads make these
+    small products erratic on a busy machine."""
+    counts = sub.view(np.uint8).sum(axis=0, dtype=np.int64).astype(np.float64)
+    return counts, np.asarray(np.einsum("i,ij->j", weights, sub), dtype=np.float64)
 
 
 def _solve_exact(c: _Candidates, lo: int, hi: int) -> tuple[float, tuple[int, ...]] | None:
@@ -351,21 +336,32 @@ def _subset_scores(c: _Candidates, subsets: np.ndarray) -> np.ndarray:
         area -= c.inter[i, j]
         mass -= c.pinter[i, j]
     if subsets.shape[1] == 3:
-        # The triple term is non-zero only if all three pairs meet; count it over the pixels
-        # of the smallest of the three masks.
-        for row in np.flatnonzero(ok & touching):
-            x, y, z = sorted((int(v) for v in subsets[row]), key=lambda v: c.pixels[v].size)
-            cols = c.pixels[x]
-            shared = cols[c.masks[y, cols] & c.masks[z, cols]]
-            area[row] += shared.size
-            mass[row] += float(c.p[shared].sum())
+        need = np.flatnonzero(ok & touching)  # the triple term is zero unless all pairs meet
+        add_area, add_mass = _triple_terms(c, subsets[need])
+        area[need] += add_area
+        mass[need] += add_mass
     return np.where(ok, c.dice(mass, area), -np.inf)
 
 
+def _triple_terms(c: _Candidates, triples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|m_x & m_y & m_z| and sum(P m_x m_y m_z) of each row of an R x 3 array, counted over
+    the pixels of the smallest mask x, all triples sharing x at once."""
+    order = np.argsort(c.area[triples], axis=1, kind="stable")
+    triples = np.take_along_axis(triples, order, axis=1)
+    area = np.zeros(len(triples), dtype=np.float64)
+    mass = np.zeros(len(triples), dtype=np.float64)
+    for x in np.unique(triples[:, 0]):
+        sel = np.flatnonzero(triples[:, 0] == x)
+        sub = c.by_pixel[c.pixels[x]]
+        both = sub[:, triples[sel, 1]] & sub[:, triples[sel, 2]]
+        area[sel], mass[sel] = _column_sums(both, c.p[c.pixels[x]])
+    return area, mass
+
+
 def _solve_greedy(c: _Candidates, lo: int, hi: int) -> tuple[float, tuple[int, ...]] | None:
-    """The best of the greedy sets grown from each candidate in turn (best single first)."""
+    """The best of the greedy sets grown from each of the GREEDY_STARTS best candidates."""
     best: tuple[float, tuple[int, ...]] | None = None
-    for first in range(len(c.index) if hi >= lo else 0):
+    for first in range(min(len(c.index), GREEDY_STARTS) if hi >= lo else 0):
         found = _grow(c, first, lo, hi)
         if found is not None and (best is None or found[0] > best[0]):
             best = found
@@ -375,24 +371,22 @@ def _solve_greedy(c: _Candidates, lo: int, hi: int) -> tuple[float, tuple[int, .
 def _grow(c: _Candidates, first: int, lo: int, hi: int) -> tuple[float, tuple[int, ...]] | None:
     """Add the compatible candidate with the largest exact gain in D until no gain or hi."""
     chosen = [first]
-    union = c.masks[first].copy()
-    u_area, u_mass = float(c.area[first]), float(c.mass[first])
+    union = c.pixels[first]
     allowed = c.compatible[first].copy()
-    score = float(c.dice(u_mass, u_area))
+    score = float(c.dice(c.mass[first], c.area[first]))
     while len(chosen) < hi and allowed.any():
+        # Every candidate's overlap with the current union, over the union's pixels.
+        overlap, pshared = _column_sums(c.by_pixel[union], c.p[union])
         cand = np.flatnonzero(allowed)
-        shared = [c.pixels[j][union[c.pixels[j]]] for j in cand]
-        overlap = np.array([s.size for s in shared], dtype=np.float64)
-        pshared = np.array([c.p[s].sum() for s in shared], dtype=np.float64)
-        scores = c.dice(u_mass + c.mass[cand] - pshared, u_area + c.area[cand] - overlap)
+        u_area, u_mass = float(union.size), float(c.p[union].sum())
+        scores = c.dice(
+            u_mass + c.mass[cand] - pshared[cand], u_area + c.area[cand] - overlap[cand]
+        )
         top = int(np.argmax(scores))
         if scores[top] <= score and len(chosen) >= lo:
             break
-        pick = int(cand[top])
-        chosen.append(pick)
-        union[c.pixels[pick]] = True
-        u_area += float(c.area[pick] - overlap[top])
-        u_mass += float(c.mass[pick] - pshared[top])
+        chosen.append(int(cand[top]))
+        union = np.union1d(union, c.pixels[chosen[-1]])
         score = float(scores[top])
-        allowed &= c.compatible[pick]
+        allowed &= c.compatible[chosen[-1]]
     return (score, tuple(chosen)) if len(chosen) >= lo else None

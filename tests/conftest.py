@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from tests.accounts import bearer, make_user
 from tests.databases import TemplateDatabases, drop_postgres_database, require_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,15 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
+def anon_client(runtime: Runtime) -> Iterator[TestClient]:
+    """A client without credentials."""
     with TestClient(create_app(runtime=runtime)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """A client logged in as a site administrator (superuser)."""
+    _, token = make_user(runtime, "root", superuser=True)
+    with TestClient(create_app(runtime=runtime), headers=bearer(token)) as test_client:
         yield test_client

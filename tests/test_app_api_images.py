@@ -65,9 +65,7 @@ def test_label_versions_are_appended_never_overwritten(client: TestClient) -> No
     image_id = upload(client, project["id"], path)["image"]["id"]  # type: ignore[index]
     base = f"/api/v1/projects/{project['id']}/images/{image_id}/labels"
     assert client.get(f"{base}/current").status_code == 404
-    first = client.post(
-        base, files={"file": ("m.png", mask_path.read_bytes())}, data={"author": "dr a"}
-    )
+    first = client.post(base, files={"file": ("m.png", mask_path.read_bytes())})
     assert first.status_code == 201, first.text
     truth = np.asarray(PILImage.open(mask_path)) > 127
     empty = png_bytes(np.zeros(truth.shape, dtype=np.uint8))

@@ -58,14 +58,22 @@ def test_run_serves_runs_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, process, 90)
-        project = httpx.post(f"{base}/api/v1/projects", json={"name": "demo"}).json()
+        password = (tmp_path / "var" / "initial-admin-password.txt").read_text().strip()
+        login = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "admin", "password": password}
+        )
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        project = httpx.post(f"{base}/api/v1/projects", json={"name": "demo"}, headers=auth).json()
         path = real_image("busi", 7)[0]
         body = httpx.post(
             f"{base}/api/v1/projects/{project['id']}/images",
             files={"file": (path.name, path.read_bytes())},
+            headers=auth,
         ).json()
         deadline = time.monotonic() + 60
-        while httpx.get(f"{base}/api/v1/jobs/{body['job_id']}").json()["status"] != "succeeded":
+        job_url = f"{base}/api/v1/jobs/{body['job_id']}"
+        while httpx.get(job_url, headers=auth).json()["status"] != "succeeded":
             assert time.monotonic() < deadline, "the upload's job did not finish"
             time.sleep(0.3)
     finally:
@@ -74,6 +82,7 @@ def test_run_serves_runs_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}/" in output
     assert "SamDSK stopped." in output
+    assert f"created superuser 'admin' with password {password}" in output
     assert (tmp_path / "var" / "samdsk.db").is_file()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/api/v1/health", timeout=2)

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from app.models import Image, Job, JobStatus, utcnow
 from app.runtime import Runtime
 from app.settings import Settings
+from tests.accounts import bearer, make_user
 from tests.databases import IN_CI
 from tests.uploads import create_project, real_image, upload
 from tests.workers import WorkerProcess, wait_for
@@ -65,7 +66,8 @@ def test_upload_job_succeeds_on_real_worker(
     from app.runtime import build_runtime
 
     runtime = build_runtime(broker_settings)
-    with TestClient(create_app(runtime=runtime)) as client:
+    _, token = make_user(runtime, "root", superuser=True)
+    with TestClient(create_app(runtime=runtime), headers=bearer(token)) as client:
         project = create_project(client)
         body = upload(client, project["id"], real_image("kvasir_seg", 5)[0])
         job_url = f"/api/v1/jobs/{body['job_id']}"
@@ -100,7 +102,8 @@ def test_expired_lease_is_taken_over_and_finishes_once(
     from app.runtime import build_runtime
 
     runtime = build_runtime(broker_settings)
-    with TestClient(create_app(runtime=runtime)) as client:
+    _, token = make_user(runtime, "root", superuser=True)
+    with TestClient(create_app(runtime=runtime), headers=bearer(token)) as client:
         _, job_id = _upload_without_dispatch(runtime, client)
     # A worker claimed the job and died: its lease ran out, its message is gone.
     with runtime.session_factory() as session:

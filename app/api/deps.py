@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.models import Project
+from app.errors import Forbidden, NotFound, Unauthorized
+from app.models import Project, Role, User
 from app.queue import TaskQueue
 from app.runtime import Runtime
+from app.services.accounts import authenticate_token
+from app.services.members import role_in
 from app.services.projects import get_project
 from app.settings import Settings
 from app.storage import Storage
@@ -55,11 +59,59 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 
 
-def get_project_dep(project_id: int, session: SessionDep) -> Project:
-    return get_project(session=session, project_id=project_id)
+BEARER = HTTPBearer(auto_error=False, description="A session token from login, or an API token")
 
 
-ProjectDep = Annotated[Project, Depends(get_project_dep)]
+def get_current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("log in or send an API token: Authorization: Bearer <token>")
+    user, _ = authenticate_token(session=session, token=credentials.credentials)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_superuser(user: CurrentUser) -> User:
+    if not user.is_superuser:
+        raise Forbidden("only a site administrator may do this")
+    return user
+
+
+SuperUser = Annotated[User, Depends(get_superuser)]
+
+
+def project_with_role(minimum: Role) -> Callable[..., Project]:
+    """A dependency that loads the project if the caller holds at least ``minimum`` in it.
+
+    Non-members get 404, exactly as for a project that does not exist, so ids cannot be
+    probed; members with too small a role get 403."""
+
+    def dependency(project_id: int, session: SessionDep, user: CurrentUser) -> Project:
+        role = (
+            None
+            if user.is_superuser
+            else role_in(session=session, user=user, project_id=project_id)
+        )
+        if not user.is_superuser and role is None:
+            raise NotFound(f"project {project_id} does not exist")
+        project = get_project(session=session, project_id=project_id)
+        if role is not None and role.rank < minimum.rank:
+            raise Forbidden(
+                f"this needs the {minimum.value} role in project {project_id}; you are {role.value}"
+            )
+        return project
+
+    return dependency
+
+
+ProjectViewer = Annotated[Project, Depends(project_with_role(Role.VIEWER))]
+ProjectAnnotator = Annotated[Project, Depends(project_with_role(Role.ANNOTATOR))]
+ProjectReviewer = Annotated[Project, Depends(project_with_role(Role.REVIEWER))]
+ProjectAdmin = Annotated[Project, Depends(project_with_role(Role.ADMIN))]
 
 
 class Pagination:

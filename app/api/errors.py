@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.errors import AppError
+from app.errors import AppError, TooManyRequests, Unauthorized
 
 
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -17,7 +17,12 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return _error(exc.status_code, exc.code, exc.message)
+    response = _error(exc.status_code, exc.code, exc.message)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

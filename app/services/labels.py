@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.imaging import decode_mask, mask_to_png
-from app.models import Image, Label, LabelSource, Project
+from app.models import Image, Label, LabelSource, Project, User
 from app.storage import Storage
 
 
@@ -37,7 +37,7 @@ def add_label(
     image: Image,
     mask: np.ndarray,
     source: LabelSource,
-    author: str,
+    author: User,
     round_id: int | None = None,
     expected_version: int | None = None,
 ) -> Label:
@@ -56,7 +56,8 @@ def add_label(
         version=seen + 1,
         mask_key=key,
         source=source,
-        author=author,
+        author=author.username,
+        author_id=author.id,
         round_id=round_id,
         parent_id=parent.id if parent else None,
         foreground_fraction=float(np.count_nonzero(mask)) / float(mask.size),

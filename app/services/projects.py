@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.models import Project
+from app.models import Membership, Project, User
 from app.schemas import ClassKnowledgeSchema, ProjectCreate
 
 
@@ -40,7 +40,15 @@ def get_project(*, session: Session, project_id: int) -> Project:
     return project
 
 
-def list_projects(*, session: Session, offset: int, limit: int) -> tuple[list[Project], int]:
-    count = session.scalar(select(func.count()).select_from(Project)) or 0
-    rows = session.scalars(select(Project).order_by(Project.id).offset(offset).limit(limit))
+def list_projects(
+    *, session: Session, user: User, offset: int, limit: int
+) -> tuple[list[Project], int]:
+    """Projects visible to ``user``: those it is a member of, or all for a superuser."""
+    visible = select(Project)
+    if not user.is_superuser:
+        visible = visible.join(Membership, Membership.project_id == Project.id).where(
+            Membership.user_id == user.id
+        )
+    count = session.scalar(select(func.count()).select_from(visible.subquery())) or 0
+    rows = session.scalars(visible.order_by(Project.id).offset(offset).limit(limit))
     return list(rows), count

@@ -90,15 +90,17 @@ def load_encoder_weights(model: torch.nn.Module, path: Path) -> tuple[int, int, 
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    state = _best_rewrite(raw, set(encoder.state_dict()))
+    wanted = set(encoder.state_dict())
+    state = _best_rewrite(raw, wanted)
+    matched = {key: value for key, value in state.items() if key in wanted}
+    if not matched:
+        raise CheckpointError(f"no tensor of {path} matches encoder {type(encoder).__name__}")
     try:
-        result = encoder.load_state_dict(state, strict=False)
+        # The base method: some smp encoders override it without ``strict`` or a return value.
+        torch.nn.Module.load_state_dict(encoder, matched, strict=False)
     except RuntimeError as error:
         raise CheckpointError(f"encoder weights {path} do not fit: {error}") from error
-    loaded = len(state) - len(result.unexpected_keys)
-    if loaded == 0:
-        raise CheckpointError(f"no tensor of {path} matches encoder {type(encoder).__name__}")
-    missing, unexpected = len(result.missing_keys), len(result.unexpected_keys)
+    loaded, missing, unexpected = len(matched), len(wanted) - len(matched), len(raw) - len(matched)
     log = logger.warning if missing else logger.info
     log(
         "encoder weights: %s (%d loaded, %d missing, %d unexpected)",

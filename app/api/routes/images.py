@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import (
     PaginationDep,
-    ProjectDep,
+    ProjectAnnotator,
+    ProjectViewer,
     RuntimeDep,
     SessionDep,
     SettingsDep,
@@ -59,7 +60,7 @@ def _store_all(
     checked: list[service.CheckedUpload],
     runtime: RuntimeDep,
     session: SessionDep,
-    project: ProjectDep,
+    project: ProjectViewer,
 ) -> list[ImageUploadPublic]:
     results: list[tuple[Image, bool, int | None]] = []
     for upload in checked:
@@ -85,7 +86,7 @@ def _store_all(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ImageUploadPublic)
 async def upload_image(
-    project: ProjectDep,
+    project: ProjectAnnotator,
     session: SessionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
@@ -100,7 +101,7 @@ async def upload_image(
 
 @router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=Page[ImageUploadPublic])
 async def upload_images(
-    project: ProjectDep,
+    project: ProjectAnnotator,
     session: SessionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
@@ -115,7 +116,9 @@ async def upload_images(
 
 
 @router.get("", response_model=Page[ImagePublic])
-def list_images(project: ProjectDep, session: SessionDep, page: PaginationDep) -> Page[ImagePublic]:
+def list_images(
+    project: ProjectViewer, session: SessionDep, page: PaginationDep
+) -> Page[ImagePublic]:
     rows, count = service.list_images(
         session=session, project=project, offset=page.offset, limit=page.limit
     )
@@ -125,13 +128,13 @@ def list_images(project: ProjectDep, session: SessionDep, page: PaginationDep) -
 
 
 @router.get("/{image_id}", response_model=ImagePublic)
-def get_image(image_id: int, project: ProjectDep, session: SessionDep) -> ImagePublic:
+def get_image(image_id: int, project: ProjectViewer, session: SessionDep) -> ImagePublic:
     return image_public(service.get_image(session=session, project=project, image_id=image_id))
 
 
 @router.get("/{image_id}/file", response_class=Response)
 def download_image(
-    image_id: int, project: ProjectDep, session: SessionDep, storage: StorageDep
+    image_id: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     """The original file, byte for byte."""
     image = service.get_image(session=session, project=project, image_id=image_id)
@@ -145,7 +148,7 @@ def download_image(
 
 @router.get("/{image_id}/thumbnail", response_class=Response)
 def get_thumbnail(
-    image_id: int, project: ProjectDep, session: SessionDep, storage: StorageDep
+    image_id: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     image = service.get_image(session=session, project=project, image_id=image_id)
     if image.thumbnail_key is None:

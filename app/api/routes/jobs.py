@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import SessionDep
+from app.api.deps import CurrentUser, SessionDep
+from app.errors import NotFound
 from app.schemas import JobPublic
 from app.services.jobs import get_job as fetch_job
+from app.services.members import role_in
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: int, session: SessionDep) -> JobPublic:
-    return JobPublic.model_validate(fetch_job(session=session, job_id=job_id))
+def get_job(job_id: int, session: SessionDep, user: CurrentUser) -> JobPublic:
+    """A job of a project the caller belongs to (any job for a site administrator)."""
+    job = fetch_job(session=session, job_id=job_id)
+    if not user.is_superuser and (
+        job.project_id is None
+        or role_in(session=session, user=user, project_id=job.project_id) is None
+    ):
+        raise NotFound(f"job {job_id} does not exist")
+    return JobPublic.model_validate(job)

@@ -6,12 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from app.api.deps import ProjectDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import (
+    CurrentUser,
+    ProjectAnnotator,
+    ProjectViewer,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+)
 from app.api.uploads import read_capped
 from app.errors import NotFound
 from app.models import LabelSource
 from app.schemas import LabelPublic
 from app.services import labels as service
+from app.services.audit import record
 from app.services.images import get_image
 
 router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/labels", tags=["labels"])
@@ -20,7 +28,8 @@ router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/labels", tag
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=LabelPublic)
 async def upload_label(
     image_id: int,
-    project: ProjectDep,
+    project: ProjectAnnotator,
+    user: CurrentUser,
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
@@ -28,7 +37,6 @@ async def upload_label(
         UploadFile,
         File(description="Single-channel mask, same size as the image: {0,255} or 0..C"),
     ],
-    author: Annotated[str, Form(min_length=1, max_length=200)] = "anonymous",
     expected_version: Annotated[
         int | None,
         Form(ge=0, description="The label version you edited (0: none); 409 if it moved on"),
@@ -46,14 +54,23 @@ async def upload_label(
         image=image,
         mask=mask,
         source=LabelSource.HUMAN,
-        author=author,
+        author=user,
         expected_version=expected_version,
+    )
+    record(
+        session=session,
+        actor=user,
+        action="label.create",
+        target_type="image",
+        target_id=image.id,
+        project_id=project.id,
+        details={"version": label.version, "source": label.source.value},
     )
     return LabelPublic.model_validate(label)
 
 
 @router.get("", response_model=list[LabelPublic])
-def list_labels(image_id: int, project: ProjectDep, session: SessionDep) -> list[LabelPublic]:
+def list_labels(image_id: int, project: ProjectViewer, session: SessionDep) -> list[LabelPublic]:
     image = get_image(session=session, project=project, image_id=image_id)
     return [
         LabelPublic.model_validate(v) for v in service.list_labels(session=session, image=image)
@@ -61,7 +78,7 @@ def list_labels(image_id: int, project: ProjectDep, session: SessionDep) -> list
 
 
 @router.get("/current", response_model=LabelPublic)
-def get_current_label(image_id: int, project: ProjectDep, session: SessionDep) -> LabelPublic:
+def get_current_label(image_id: int, project: ProjectViewer, session: SessionDep) -> LabelPublic:
     image = get_image(session=session, project=project, image_id=image_id)
     label = service.current_label(session=session, image=image)
     if label is None:
@@ -71,7 +88,7 @@ def get_current_label(image_id: int, project: ProjectDep, session: SessionDep) -
 
 @router.get("/{version}/mask", response_class=Response)
 def get_label_mask(
-    image_id: int, version: int, project: ProjectDep, session: SessionDep, storage: StorageDep
+    image_id: int, version: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     """The mask of one version as a PNG of class indices (0 = background)."""
     image = get_image(session=session, project=project, image_id=image_id)

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import PaginationDep, ProjectDep, SessionDep
+from app.api.deps import CurrentUser, PaginationDep, ProjectViewer, SessionDep
+from app.models import Role
 from app.schemas import Page, ProjectCreate, ProjectPublic
 from app.services import projects as service
+from app.services.audit import record
+from app.services.members import set_role
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectPublic)
-def create_project(body: ProjectCreate, session: SessionDep) -> ProjectPublic:
+def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> ProjectPublic:
+    """Create a project; its creator becomes its first admin."""
     project = service.create_project(session=session, data=body)
+    set_role(session=session, project=project, user=user, role=Role.ADMIN)
+    record(
+        session=session,
+        actor=user,
+        action="project.create",
+        target_type="project",
+        target_id=project.id,
+        project_id=project.id,
+        details={"name": project.name},
+    )
     return ProjectPublic.model_validate(project)
 
 
 @router.get("", response_model=Page[ProjectPublic])
-def list_projects(session: SessionDep, page: PaginationDep) -> Page[ProjectPublic]:
-    rows, count = service.list_projects(session=session, offset=page.offset, limit=page.limit)
+def list_projects(
+    session: SessionDep, page: PaginationDep, user: CurrentUser
+) -> Page[ProjectPublic]:
+    """The projects the caller is a member of (every project for a site administrator)."""
+    rows, count = service.list_projects(
+        session=session, user=user, offset=page.offset, limit=page.limit
+    )
     return Page(
         data=[ProjectPublic.model_validate(p) for p in rows],
         count=count,
@@ -29,5 +48,5 @@ def list_projects(session: SessionDep, page: PaginationDep) -> Page[ProjectPubli
 
 
 @router.get("/{project_id}", response_model=ProjectPublic)
-def get_project(project: ProjectDep) -> ProjectPublic:
+def get_project(project: ProjectViewer) -> ProjectPublic:
     return ProjectPublic.model_validate(project)

@@ -1,4 +1,4 @@
-"""ORM models: projects, images, append-only label versions, rounds and jobs.
+"""ORM models of the method's data: projects, images, append-only label versions, rounds, jobs.
 
 Enumerations are stored as strings with CHECK constraints so one schema serves SQLite and
 PostgreSQL. Timestamps are timezone-aware UTC.
@@ -6,77 +6,22 @@ PostgreSQL. Timestamps are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
-    DateTime,
-    Enum,
     Float,
     ForeignKey,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSON,
-        list[Any]: JSON,
-        datetime: UTCDateTime(),
-    }
-
-
-def _str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-    )
+from app.models.base import Base, str_enum, utcnow
 
 
 class LabelSource(StrEnum):
@@ -145,7 +90,7 @@ class Round(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[RoundStatus] = mapped_column(
-        _str_enum(RoundStatus, "round_status"), default=RoundStatus.QUEUED
+        str_enum(RoundStatus, "round_status"), default=RoundStatus.QUEUED
     )
     settings: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any]]
@@ -164,8 +109,9 @@ class Label(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     mask_key: Mapped[str] = mapped_column(String(300))
-    source: Mapped[LabelSource] = mapped_column(_str_enum(LabelSource, "label_source"))
+    source: Mapped[LabelSource] = mapped_column(str_enum(LabelSource, "label_source"))
     author: Mapped[str] = mapped_column(String(200))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
     foreground_fraction: Mapped[float] = mapped_column(Float)
@@ -181,7 +127,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     status: Mapped[JobStatus] = mapped_column(
-        _str_enum(JobStatus, "job_status"), default=JobStatus.QUEUED, index=True
+        str_enum(JobStatus, "job_status"), default=JobStatus.QUEUED, index=True
     )
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id"))

@@ -1,0 +1,47 @@
+"""Login and logout for browsers: a session token with a limited lifetime."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import HTTPAuthorizationCredentials
+
+from app.api.deps import BEARER, CurrentUser, SessionDep, SettingsDep
+from app.schemas_accounts import LoginPublic, LoginRequest
+from app.services.accounts import LoginPolicy, authenticate_token, login, revoke_token
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login", response_model=LoginPublic)
+def log_in(
+    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> LoginPublic:
+    """Exchange a username and password for a session token (rate-limited)."""
+    policy = LoginPolicy(
+        window_seconds=settings.login_window_seconds,
+        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_address=settings.login_max_failures_per_address,
+    )
+    issued = login(
+        session=session,
+        username=body.username,
+        password=body.password,
+        address=request.client.host if request.client else "unknown",
+        policy=policy,
+        session_hours=settings.session_hours,
+    )
+    return LoginPublic(access_token=issued.token, expires_at=issued.row.expires_at)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def log_out(
+    session: SessionDep,
+    user: CurrentUser,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> None:
+    """End the session whose token made this request."""
+    assert credentials is not None  # CurrentUser already required it
+    _, token = authenticate_token(session=session, token=credentials.credentials)
+    revoke_token(session=session, user=user, token_id=token.id)

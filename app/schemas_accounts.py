@@ -1,0 +1,91 @@
+"""API schemas of accounts, tokens, memberships and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import Role, TokenKind
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{2,100}$"
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(max_length=100)
+    password: str = Field(max_length=1000)
+
+
+class LoginPublic(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime | None
+
+
+class UserCreate(BaseModel):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(max_length=1000)
+    is_superuser: bool = False
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    is_superuser: bool
+    is_active: bool
+    created_at: datetime
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=1000)
+    new_password: str = Field(max_length=1000)
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    expires_at: datetime | None = Field(None, description="Optional expiry (UTC, ISO 8601)")
+
+
+class TokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: TokenKind
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The token itself; shown only in this response")
+
+
+class MemberUpdate(BaseModel):
+    role: Role
+
+
+class MemberPublic(BaseModel):
+    user_id: int
+    username: str
+    role: Role
+    created_at: datetime
+
+
+class AuditEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor: str
+    action: str
+    project_id: int | None
+    target_type: str
+    target_id: int | None
+    details: dict[str, Any]

@@ -1,0 +1,192 @@
+"""Users, login with rate limiting, and bearer tokens (browser sessions and API tokens)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from app.models import ApiToken, LoginAttempt, TokenKind, User, utcnow
+from app.security import (
+    check_password_strength,
+    hash_password,
+    new_token,
+    token_digest,
+    verify_password,
+)
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    window_seconds: int
+    max_failures_per_account: int
+    max_failures_per_address: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once, never stored
+    row: ApiToken
+
+
+def create_user(
+    *, session: Session, username: str, password: str, is_superuser: bool = False
+) -> User:
+    problem = check_password_strength(password)
+    if problem:
+        raise InvalidInput(problem)
+    user = User(username=username, password_hash=hash_password(password), is_superuser=is_superuser)
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"user {username!r} already exists") from exc
+    return user
+
+
+def get_user_by_name(*, session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    return user
+
+
+def count_users(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def _recent_failures(
+    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
+) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(column == value, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
+        )
+        or 0
+    )
+
+
+def _check_rate(session: Session, username: str, address: str, policy: LoginPolicy) -> None:
+    now = utcnow()
+    since = now - timedelta(seconds=policy.window_seconds)
+    last_success = session.scalar(
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
+        )
+    )
+    account_since = max(since, last_success) if last_success else since
+    if _recent_failures(session, LoginAttempt.username, username, account_since) >= (
+        policy.max_failures_per_account
+    ) or _recent_failures(session, LoginAttempt.address, address, since) >= (
+        policy.max_failures_per_address
+    ):
+        raise TooManyRequests(
+            "too many failed logins; wait and try again", retry_after=policy.window_seconds
+        )
+
+
+def login(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    address: str,
+    policy: LoginPolicy,
+    session_hours: float,
+) -> IssuedToken:
+    """Check the password (rate-limited per account and address) and open a session."""
+    _check_rate(session, username, address, policy)
+    user = session.scalar(select(User).where(User.username == username))
+    ok = user is not None and user.is_active and verify_password(password, user.password_hash)
+    session.add(LoginAttempt(username=username, address=address, succeeded=ok))
+    session.flush()
+    if not ok or user is None:
+        session.commit()  # the failure must count even though the request fails
+        raise Unauthorized("wrong username or password")
+    expires = utcnow() + timedelta(hours=session_hours)
+    return issue_token(
+        session=session, user=user, kind=TokenKind.SESSION, name="login", expires_at=expires
+    )
+
+
+def issue_token(
+    *, session: Session, user: User, kind: TokenKind, name: str, expires_at: datetime | None
+) -> IssuedToken:
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("expires_at must be in the future")
+    token = new_token()
+    row = ApiToken(
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=token_digest(token),
+        prefix=token[:10],
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(token=token, row=row)
+
+
+def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken]:
+    """The user behind a bearer token; Unauthorized if unknown, expired, revoked or inactive."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("invalid or revoked token")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("token expired")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("account disabled")
+    row.last_used_at = now
+    return user, row
+
+
+def revoke_token(*, session: Session, user: User, token_id: int) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(f"token {token_id} does not exist")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def list_tokens(*, session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.kind == TokenKind.API)
+            .order_by(ApiToken.id)
+        )
+    )
+
+
+def change_password(*, session: Session, user: User, current: str, new: str) -> int:
+    """Set a new password and end every browser session of the user; returns how many."""
+    if not verify_password(current, user.password_hash):
+        raise Unauthorized("current password is wrong")
+    problem = check_password_strength(new)
+    if problem:
+        raise InvalidInput(problem)
+    now = utcnow()
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now
+    result = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.user_id == user.id,
+            ApiToken.kind == TokenKind.SESSION,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -1,0 +1,351 @@
+"""The method commands of ``samdsk``: experiment, train, propose, match.
+
+``main(argv)`` returns the exit status: 0 on success, 2 for invalid arguments (argparse's
+usage message), 1 for an error of the method library (its message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from samdsk.errors import ConfigError, SamdskError, ShapeError
+from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
+from samdsk.model import ModelConfig
+
+if TYPE_CHECKING:
+    from samdsk.proposals import ProposalCache, ProposalSource
+
+COMMANDS = ("experiment", "train", "propose", "match")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one method command; see ``samdsk --help``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as stop:  # argparse exits on --help and on invalid arguments
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        status: int = args.handler(args)
+    except SamdskError as error:
+        print(f"samdsk {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the method commands (one sub-command each)."""
+    parser = argparse.ArgumentParser(
+        prog="samdsk",
+        description="SamDSK: segmentation from few labels with region proposals and domain "
+        "knowledge. Service commands (run, api, worker, migrate) are listed by 'samdsk run -h'.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    experiment = sub.add_parser("experiment", help="compare supervised, self-training, SamDSK")
+    experiment.add_argument("--data", type=Path, required=True, help="folder with images/, masks/")
+    experiment.add_argument("--out", type=Path, required=True, help="output folder")
+    experiment.add_argument("--test", type=Path, help="separate test folder (default: a split)")
+    experiment.add_argument("--labeled-fraction", type=_fraction, default=0.1)
+    experiment.add_argument("--rounds", type=_positive, default=3)
+    experiment.add_argument("--threshold", type=_unit, default=0.9, help="match score to accept")
+    experiment.add_argument("--max-new", type=_positive, help="accept at most N per round")
+    experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
+    _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
+    _add_model_options(experiment)
+    _add_proposal_options(experiment)
+    experiment.set_defaults(handler=_experiment)
+
+    train = sub.add_parser("train", help="train a model on a folder and save a checkpoint")
+    train.add_argument("--data", type=Path, required=True, help="folder with images/, masks/")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
+    train.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
+    _add_model_options(train)
+    train.set_defaults(handler=_train)
+
+    propose = sub.add_parser("propose", help="draw the region proposals of one image")
+    propose.add_argument("image", type=Path)
+    propose.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
+    propose.add_argument("--top", type=_positive, default=20, help="draw the N best proposals")
+    propose.add_argument("--size", type=_positive, help="resize: longer side N pixels")
+    _add_proposal_options(propose)
+    propose.set_defaults(handler=_propose)
+
+    match = sub.add_parser("match", help="match proposals to a probability map or a model")
+    match.add_argument("image", type=Path)
+    given = match.add_mutually_exclusive_group(required=True)
+    given.add_argument("--probability", type=Path, help="8-bit PNG (0-255 -> 0-1) or .npy")
+    given.add_argument("--model", type=Path, help="checkpoint written by 'samdsk train'")
+    match.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
+    match.add_argument("--size", type=_positive, help="resize: longer side N pixels")
+    _add_knowledge(match, "default: 1 region of any area")
+    _add_proposal_options(match)
+    match.set_defaults(handler=_match)
+    return parser
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
+
+    started = time.perf_counter()
+    knowledge = args.knowledge or PRESETS.get(args.data.resolve().name, ClassKnowledge())
+    config = ExperimentConfig(
+        data=args.data,
+        test=args.test,
+        model=_model_config(args),
+        knowledge=knowledge,
+        labeled_fraction=args.labeled_fraction,
+        rounds=args.rounds,
+        size=args.size,
+        threshold=args.threshold,
+        max_new_per_round=args.max_new,
+        seed=args.seed,
+        max_images=args.max_images,
+    )
+    source, cache = _proposal_source(args)
+    _print_weights(config.model.encoder_weights_path)
+    print(f"knowledge: {knowledge.to_dict()}")
+    result = run_experiment(config, source, cache=cache, log=print, show_progress_bar=True)
+    report = write_outputs(result, args.out)
+    print(f"{'arm':<22}{'round':>6}{'added':>7}{'label Dice':>12}{'test Dice':>11}{'test IoU':>10}")
+    for key, arm in report["arms"].items():
+        for row in arm["rounds"]:
+            label = "" if row["added_label_dice"] is None else f"{row['added_label_dice']:.4f}"
+            print(
+                f"{key + ' ' + arm['name']:<22}{row['round']:>6}{row['added']:>7}{label:>12}"
+                f"{row['test_dice']:>11.4f}{row['test_iou']:>10.4f}"
+            )
+    print(f"wrote {args.out} in {elapsed(started)}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from samdsk.dataset import find_pairs, load_samples, make_split, read_split_csv
+    from samdsk.model import TrainingSample, save_checkpoint, train_model
+
+    started = time.perf_counter()
+    pairs = {pair.stem: pair for pair in find_pairs(args.data)}
+    csv_path = args.data / "split.csv"
+    split = make_split(
+        list(pairs),
+        labeled_fraction=1.0,
+        seed=args.seed,
+        split_csv=read_split_csv(csv_path) if csv_path.is_file() else None,
+        max_images=args.max_images,
+    )
+    config = _model_config(args)
+    _print_weights(config.encoder_weights_path)
+
+    def load(stems: Sequence[str]) -> list[TrainingSample]:
+        samples = load_samples([pairs[s] for s in stems], args.size, show_progress_bar=True)
+        return [TrainingSample(s.image, s.mask) for s in samples]
+
+    train, val = load(split.labeled), load(split.validation)
+    print(f"training on {len(train)} images, validating on {len(val)} ({split.source})")
+    result = train_model(train, config, val=val, show_progress_bar=True)
+    save_checkpoint(args.out, result)
+    print(f"best validation Dice {result.best_val_dice}; wrote {args.out} in {elapsed(started)}")
+    return 0
+
+
+def _propose(args: argparse.Namespace) -> int:
+    from samdsk.plots import plot_proposals
+
+    image = _read_image(args.image, args.size)
+    source, cache = _proposal_source(args)
+    proposals = source.propose(image) if cache is None else cache.get_or_compute(source, image)
+    drawn = plot_proposals(image, proposals, args.out, top=args.top)
+    print(f"{len(proposals)} proposals ({source.name}); drew the best {drawn} in {args.out}")
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    from samdsk.matching import match_classes
+    from samdsk.plots import plot_match
+
+    image = _read_image(args.image, args.size)
+    if args.model is not None:
+        from samdsk.model import load_checkpoint, predict_probabilities
+
+        model, config = load_checkpoint(args.model)
+        maps = predict_probabilities(model, [image], config)[0]
+    else:
+        maps = read_probability(args.probability, image.shape[:2])
+    knowledge = (args.knowledge or ClassKnowledge(),) * maps.shape[0]
+    source, cache = _proposal_source(args)
+    proposals = source.propose(image) if cache is None else cache.get_or_compute(source, image)
+    match = match_classes(proposals, maps, knowledge)
+    plot_match(image, proposals, match, args.out)
+    print(f"match score {match.score:.4f} from {len(proposals)} proposals ({source.name})")
+    for number, found in enumerate(match.per_class, start=1):
+        print(f"class {number}: proposals {list(found.chosen)}, score {found.score:.4f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _read_image(path: Path, size: int | None) -> np.ndarray:
+    from samdsk.dataset import resize_pair
+    from samdsk.imageio import read_image
+
+    image = read_image(path)
+    if size is not None:
+        image = resize_pair(image, np.zeros(image.shape[:2], dtype=np.bool_), size)[0]
+    return image
+
+
+def _model_config(args: argparse.Namespace) -> ModelConfig:
+    return ModelConfig(
+        arch=args.arch,
+        encoder=args.encoder,
+        encoder_weights_path=args.encoder_weights,
+        input_size=args.size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        machine_label_weight=args.machine_label_weight,
+        val_every=args.val_every,
+    )
+
+
+def _proposal_source(args: argparse.Namespace) -> tuple[ProposalSource, ProposalCache | None]:
+    from samdsk.proposals import ProposalCache, build_proposal_source
+
+    source = build_proposal_source(
+        args.proposals,
+        checkpoint=args.sam_checkpoint,
+        model_type=args.sam_model,
+        device=args.proposal_device,
+    )
+    if args.proposals == "offline":
+        print("=" * 72)
+        print("WARNING: OFFLINE PROPOSALS (no SAM): " + source.describe())
+        print("=" * 72)
+    else:
+        print(f"proposals: {source.describe()}")
+    return source, None if args.cache is None else ProposalCache(args.cache)
+
+
+def _print_weights(path: str | None) -> None:
+    print(f"model encoder weights: {path or 'none (random initialisation)'}")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--arch", default="Unet", help="segmentation_models_pytorch architecture")
+    group.add_argument("--encoder", default="resnet34", help="encoder name or tu-<timm model>")
+    group.add_argument("--encoder-weights", help="local encoder weight file (default: random)")
+    group.add_argument("--size", type=_positive, default=256, help="image size (multiple of 32)")
+    group.add_argument("--steps", type=_positive, default=600, help="training steps per model")
+    group.add_argument("--batch-size", type=_positive, default=8)
+    group.add_argument("--lr", type=float, default=1e-3)
+    group.add_argument("--val-every", type=_positive, default=50)
+    group.add_argument("--machine-label-weight", type=float, default=1.0)
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def _add_proposal_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("proposals")
+    group.add_argument("--proposals", choices=("offline", "sam"), default="offline")
+    group.add_argument("--sam-checkpoint", type=Path, help="SAM weight file (for --proposals sam)")
+    group.add_argument("--sam-model", default="vit_b", help="SAM model type: vit_b, vit_l, vit_h")
+    group.add_argument("--proposal-device", default="auto", help="device of SAM")
+    group.add_argument("--cache", type=Path, help="folder to cache proposals in")
+
+
+def _add_knowledge(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--knowledge",
+        type=parse_knowledge,
+        help=f"a preset {sorted(PRESETS)} or min_regions:max_regions:min_area:max_area "
+        f"(areas as fractions of the image); {default}",
+    )
+
+
+def parse_knowledge(text: str) -> ClassKnowledge:
+    """A preset name, or ``min_regions:max_regions:min_area:max_area`` (e.g. ``1:3:0.001:0.9``)."""
+    if ":" not in text:
+        try:
+            return get_preset(text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    parts = text.split(":")
+    try:
+        if len(parts) != 4:
+            raise ValueError("expected four values")
+        return ClassKnowledge(int(parts[0]), int(parts[1]), float(parts[2]), float(parts[3]))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"invalid knowledge {text!r} ({error}); use a preset {sorted(PRESETS)} or "
+            "min_regions:max_regions:min_area:max_area"
+        ) from None
+
+
+def read_probability(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A C x H x W float32 map in [0, 1] from an 8-bit PNG (/255) or a .npy (H x W or
+    C x H x W, values in [0, 1]), resized bilinearly to ``shape`` (H, W) if needed."""
+    if path.suffix.lower() == ".npy":
+        try:
+            values = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ShapeError(f"cannot read {path}: {error}") from error
+        values = values[None] if values.ndim == 2 else values
+        if values.ndim != 3 or not np.issubdtype(values.dtype, np.number):
+            raise ShapeError(f"{path} must hold an H x W or C x H x W array of numbers")
+        maps = values.astype(np.float32)
+        if not np.all(np.isfinite(maps)) or maps.min() < 0.0 or maps.max() > 1.0:
+            raise ShapeError(f"{path} must hold probabilities in [0, 1]")
+    else:
+        from samdsk.imageio import read_image
+
+        maps = read_image(path)[..., 0][None].astype(np.float32) / 255.0
+    if maps.shape[1:] != shape:
+        maps = np.stack(
+            [
+                np.asarray(Image.fromarray(m).resize(shape[::-1], Image.Resampling.BILINEAR))
+                for m in maps
+            ]
+        ).clip(0.0, 1.0)
+    return maps
+
+
+def _positive(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
+    return int(value)
+
+
+def _fraction(text: str) -> float:
+    value = _number(text, float)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1]; got {text}")
+    return float(value)
+
+
+def _unit(text: str) -> float:
+    value = _number(text, float)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1]; got {text}")
+    return float(value)
+
+
+def _number(text: str, kind: type[int] | type[float]) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def elapsed(started: float) -> str:
+    """Seconds since ``started`` (a ``time.perf_counter`` value) as text."""
+    return f"{time.perf_counter() - started:.1f} s"

@@ -1,0 +1,375 @@
+"""The SamDSK experiment: four arms on one data folder, the same training budget per training.
+
+A  supervised: trained on the human-labelled images only (round 0 of every arm).
+B  self-training: each round adds the unlabelled images on which the model is most confident
+   (confidence = mean over pixels of max(p, 1 - p)) with its own prediction at p > 0.5 as the
+   label; it adds as many images as SamDSK accepted in the same round and stops when SamDSK
+   does, so B and C always train on the same number of machine labels.
+C  SamDSK: rounds of ``samdsk.rounds.run_round`` (proposals matched to the model's maps).
+D  fully supervised: every pool image with its true mask (the ceiling).
+Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
+validation images for model selection; machine labels carry ``machine_label_weight``.
+Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samdsk import plots
+from samdsk.dataset import Sample, Split, find_pairs, load_samples, make_split, read_split_csv
+from samdsk.errors import ConfigError
+from samdsk.experiment_report import (
+    NOTHING_ADDED,
+    Added,
+    ArmRound,
+    added_stats,
+    confidence,
+    evaluate,
+    label_dice,
+    make_row,
+    threshold_map,
+    write_json,
+    write_rounds_csv,
+)
+from samdsk.knowledge import ClassKnowledge
+from samdsk.model import ModelConfig, TrainingSample, train_model
+from samdsk.model.train import TrainResult
+from samdsk.proposals import ProposalCache, ProposalSource
+from samdsk.rounds import RoundConfig, RoundResult, machine_labels, predict_in_batches, run_samdsk
+
+logger = logging.getLogger(__name__)
+
+ARMS = {"A": "supervised", "B": "self_training", "C": "samdsk", "D": "fully_supervised"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentConfig:
+    """Settings of one experiment (``model.input_size`` is the training size; images are
+    resized to longer side ``size``). test: a separate test folder instead of a split."""
+
+    data: Path
+    model: ModelConfig
+    knowledge: ClassKnowledge
+    labeled_fraction: float = 0.1
+    rounds: int = 3
+    size: int = 256
+    threshold: float = 0.9
+    max_new_per_round: int | None = None
+    seed: int = 0
+    max_images: int | None = None
+    test: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.model.num_classes != 1:
+            raise ConfigError("the experiment reads one-class masks; use num_classes=1")
+        if self.rounds < 1 or self.size < 1:
+            raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["model"], values["knowledge"] = self.model.to_dict(), self.knowledge.to_dict()
+        return values
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """The loaded split: samples of each part (``split`` names their stems)."""
+
+    split: Split
+    labeled: list[Sample]
+    validation: list[Sample]
+    unlabeled: list[Sample]
+    test: list[Sample]
+
+
+@dataclass
+class ArmRun:
+    """One arm's rows (round 0 first) and, for SamDSK, its round results."""
+
+    rows: list[ArmRound]
+    rounds: list[RoundResult] = field(default_factory=list)
+
+
+@dataclass
+class ExperimentResult:
+    """Everything a run produced; ``report()`` is the JSON-ready summary."""
+
+    config: ExperimentConfig
+    proposals: dict[str, str]
+    data: ExperimentData
+    arms: dict[str, ArmRun]
+    timings: dict[str, float]
+
+    def report(self) -> dict[str, Any]:
+        """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
+        samdsk = self.arms["C"].rounds
+        stems = self.data.split.unlabeled
+        return {
+            "settings": self.config.to_dict(),
+            "proposals": self.proposals,
+            "split": {**asdict(self.data.split), "test_count": len(self.data.test)},
+            "arms": {
+                key: {"name": ARMS[key], "rounds": [asdict(row) for row in arm.rows]}
+                for key, arm in self.arms.items()
+            },
+            "samdsk_rounds": [
+                {
+                    "round": r.number,
+                    "match_scores": {stems[c.index]: c.score for c in r.candidates},
+                    "accepted": [stems[i] for i in r.accepted],
+                    "seconds": r.seconds,
+                }
+                for r in samdsk
+            ],
+            "timings_seconds": self.timings,
+        }
+
+
+def write_outputs(result: ExperimentResult, out: Path) -> dict[str, Any]:
+    """Write report.json, rounds_<arm>.csv per arm and the PNG plots into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    report = result.report()
+    write_json(out / "report.json", report)
+    for key, arm in result.arms.items():
+        write_rounds_csv(out / f"rounds_{ARMS[key]}.csv", arm.rows)
+    curves = {
+        f"{key} {ARMS[key]}": [(row.round, row.test_dice) for row in arm.rows]
+        for key, arm in result.arms.items()
+    }
+    rounds = max(len(arm.rows) for arm in result.arms.values()) - 1
+    for key in ("A", "D"):  # one model each: draw it as a level line over all rounds
+        level = result.arms[key].rows[0].test_dice
+        curves[f"{key} {ARMS[key]}"] = [(r, level) for r in range(rounds + 1)]
+    plots.plot_test_dice(curves, out / "test_dice.png")
+    scores = {r.number: [c.score for c in r.candidates] for r in result.arms["C"].rounds}
+    plots.plot_score_histogram(scores, result.config.threshold, out / "match_scores.png")
+    plots.plot_label_grid(_accepted_tiles(result), out / "accepted_labels.png")
+    return report
+
+
+def _accepted_tiles(result: ExperimentResult, limit: int = 16) -> list[plots.LabelTile]:
+    """The accepted machine labels of SamDSK, round by round in rank order, at most ``limit``."""
+    tiles: list[plots.LabelTile] = []
+    pool = result.data.unlabeled
+    for r in result.arms["C"].rounds:
+        for i in r.accepted[: max(0, limit - len(tiles))]:
+            c = r.candidate(i)
+            truth = pool[i].mask
+            score = label_dice([c.match.class_mask], [truth])[0]
+            title = f"{pool[i].stem[:16]} r{r.number}\nscore {c.score:.3f} Dice {score:.3f}"
+            tiles.append(plots.LabelTile(pool[i].image, c.match.class_mask > 0, truth, title))
+    return tiles
+
+
+def load_experiment_data(
+    config: ExperimentConfig, *, show_progress_bar: bool = False
+) -> ExperimentData:
+    """Find, split and load the images of ``config.data`` (and ``config.test``)."""
+    pairs = {pair.stem: pair for pair in find_pairs(config.data)}
+    csv_path = config.data / "split.csv"
+    split = make_split(
+        list(pairs),
+        labeled_fraction=config.labeled_fraction,
+        seed=config.seed,
+        split_csv=read_split_csv(csv_path) if csv_path.is_file() else None,
+        separate_test=config.test is not None,
+        max_images=config.max_images,
+    )
+    test_pairs = [pairs[s] for s in split.test]
+    if config.test is not None:
+        test_pairs = find_pairs(config.test)
+        if config.max_images is not None:
+            keep = np.random.default_rng([config.seed, 5]).permutation(len(test_pairs))
+            test_pairs = [test_pairs[i] for i in sorted(keep[: config.max_images])]
+
+    def load(stems: Sequence[str]) -> list[Sample]:
+        return load_samples(
+            [pairs[s] for s in stems], config.size, show_progress_bar=show_progress_bar
+        )
+
+    return ExperimentData(
+        split,
+        load(split.labeled),
+        load(split.validation),
+        load(split.unlabeled),
+        load_samples(test_pairs, config.size, show_progress_bar=show_progress_bar),
+    )
+
+
+class _Runner:
+    """What the four arms share: the data, the training and the evaluation."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        data: ExperimentData,
+        log: Callable[[str], None],
+        show_progress_bar: bool,
+    ) -> None:
+        self.config, self.data, self.log, self.bars = config, data, log, show_progress_bar
+        self.human = [TrainingSample(s.image, s.mask) for s in data.labeled]
+        self.val = [TrainingSample(s.image, s.mask) for s in data.validation]
+        self.test = [TrainingSample(s.image, s.mask) for s in data.test]
+        self.pool_images = [s.image for s in data.unlabeled]
+        self.pool_truth = [s.mask for s in data.unlabeled]
+        self.weight = config.model.machine_label_weight
+
+    def train(self, samples: Sequence[TrainingSample], what: str) -> TrainResult:
+        self.log(f"training {what}: {len(samples)} samples, {self.config.model.steps} steps")
+        return train_model(samples, self.config.model, val=self.val, show_progress_bar=self.bars)
+
+    def row(
+        self, arm: str, number: int, trained: TrainResult, machine: int, added: Added
+    ) -> ArmRound:
+        evaluation = evaluate(trained, self.test)
+        self.log(
+            f"{arm} round {number}: test Dice {evaluation.mean_dice:.4f}, "
+            f"IoU {evaluation.mean_iou:.4f} ({added.added} added, {machine} machine labels)"
+        )
+        return make_row(arm, number, (len(self.human), machine), added, trained, evaluation)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    source: ProposalSource,
+    *,
+    cache: ProposalCache | None = None,
+    log: Callable[[str], None] = logger.info,
+    show_progress_bar: bool = False,
+) -> ExperimentResult:
+    """Load the data, run arms A, C, B, D (B needs C's counts) and collect the report."""
+    started = time.perf_counter()
+    data = load_experiment_data(config, show_progress_bar=show_progress_bar)
+    split = data.split
+    log(
+        f"split ({split.source}): {len(split.labeled)} labeled + {len(split.validation)} "
+        f"validation, {len(split.unlabeled)} unlabeled, {len(data.test)} test"
+    )
+    runner = _Runner(config, data, log, show_progress_bar)
+    timings = {"load": time.perf_counter() - started}
+    arms: dict[str, ArmRun] = {}
+    clock = time.perf_counter()
+    base = runner.train(runner.human, "A (supervised)")
+    arms["A"] = ArmRun([runner.row("A", 0, base, 0, NOTHING_ADDED)])
+    timings["arm_A"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    arms["C"] = _samdsk_arm(runner, source, cache, base, arms["A"].rows[0])
+    timings["arm_C"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    counts = [row.added for row in arms["C"].rows[1:]]
+    arms["B"] = _self_training_arm(runner, base, arms["A"].rows[0], counts)
+    timings["arm_B"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    full = runner.human + [TrainingSample(s.image, s.mask) for s in data.unlabeled]
+    full_model = runner.train(full, "D (fully supervised)")
+    arms["D"] = ArmRun([runner.row("D", 0, full_model, 0, NOTHING_ADDED)])
+    timings["arm_D"] = time.perf_counter() - clock
+    timings["total"] = time.perf_counter() - started
+    return ExperimentResult(config, source_info(source), data, dict(sorted(arms.items())), timings)
+
+
+def source_info(source: ProposalSource) -> dict[str, str]:
+    """Which proposal source (and weights) a run used, for reports."""
+    return {"name": source.name, "settings": source.settings_key(), "describe": source.describe()}
+
+
+def _samdsk_arm(
+    runner: _Runner,
+    source: ProposalSource,
+    cache: ProposalCache | None,
+    base: TrainResult,
+    first: ArmRound,
+) -> ArmRun:
+    """Arm C: ``run_samdsk`` from the supervised model, then one row per round."""
+    config = runner.config
+    round_config = RoundConfig(
+        model=config.model,
+        knowledge=(config.knowledge,),
+        threshold=config.threshold,
+        max_rounds=config.rounds,
+        max_new_per_round=config.max_new_per_round,
+    )
+    results = run_samdsk(
+        runner.human,
+        runner.pool_images,
+        source,
+        cache,
+        round_config,
+        val=runner.val,
+        first_model=base,
+        on_round=lambda r: runner.log(f"C round {r.number}: {len(r.accepted)} accepted"),
+        show_progress_bar=runner.bars,
+    )
+    rows, labels = [replace(first, arm="C")], list(runner.human)
+    for number, result in enumerate(results, start=1):
+        cands = result.candidates
+        chosen = [rank for rank, c in enumerate(cands) if c.index in set(result.accepted)]
+        own = predict_in_batches(result.trained, [runner.pool_images[i] for i in result.accepted])
+        added = added_stats(
+            [c.score for c in cands],
+            [c.match.class_mask for c in cands],
+            [runner.pool_truth[c.index] for c in cands],
+            chosen,
+            [threshold_map(p) for p in own],
+        )
+        if not result.accepted:
+            rows.append(_stopped(rows[-1], number, added))
+            break
+        labels += machine_labels(result, runner.pool_images, runner.weight)
+        last = number == len(results)
+        trained = (
+            runner.train(labels, f"C after round {number}") if last else results[number].trained
+        )
+        rows.append(runner.row("C", number, trained, len(labels) - len(runner.human), added))
+    return ArmRun(rows, rounds=results)
+
+
+def _self_training_arm(
+    runner: _Runner, base: TrainResult, first: ArmRound, counts: Sequence[int]
+) -> ArmRun:
+    """Arm B: per round add the ``counts[r]`` most confident images with the model's own
+    thresholded prediction as label, then retrain; stops where C stopped."""
+    rows, labels, trained = [replace(first, arm="B")], list(runner.human), base
+    remaining = list(range(len(runner.pool_images)))
+    for number, count in enumerate(counts, start=1):
+        if count == 0 or not remaining:
+            break
+        maps = predict_in_batches(trained, [runner.pool_images[i] for i in remaining])
+        scores = [confidence(p) for p in maps]
+        masks = [threshold_map(p) for p in maps]
+        chosen = [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")[:count]]
+        truths = [runner.pool_truth[i] for i in remaining]
+        added = added_stats(scores, masks, truths, chosen, [masks[i] for i in chosen])
+        labels += [
+            TrainingSample(runner.pool_images[remaining[i]], masks[i], runner.weight)
+            for i in chosen
+        ]
+        picked = {remaining[i] for i in chosen}
+        remaining = [i for i in remaining if i not in picked]
+        trained = runner.train(labels, f"B after round {number}")
+        rows.append(runner.row("B", number, trained, len(labels) - len(runner.human), added))
+    return ArmRun(rows)
+
+
+def _stopped(previous: ArmRound, number: int, added: Added) -> ArmRound:
+    """A round that added nothing: the model and its scores stay those of the previous one."""
+    return replace(
+        previous,
+        round=number,
+        added=0,
+        added_label_dice=None,
+        added_model_dice=None,
+        added_mean_score=None,
+        score_dice_spearman=added.score_dice_spearman,
+        scored=added.scored,
+        train_seconds=0.0,
+        stopped=True,
+    )

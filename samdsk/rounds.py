@@ -1,0 +1,313 @@
+"""SamDSK rounds: train, predict, propose, match, rank, accept.
+
+One round (``run_round``): (1) train a model on the labelled samples; (2) predict probability
+maps for every unlabelled image; (3) get region proposals per image (cached: a proposal depends
+only on the image and the source, so later rounds reuse it); (4) match the proposals against
+the probability maps under the image-level knowledge of each class; (5) rank the constructed
+annotations by match score and accept those scoring at least ``threshold`` as machine labels.
+``run_samdsk`` repeats rounds, adding the accepted machine labels (loss weight
+``ModelConfig.machine_label_weight``) to the labelled set, until a round accepts nothing, the
+pool is empty, or ``max_rounds`` rounds ran. In the service a person reviews the candidates
+instead of accepting them automatically; ``run_round`` serves both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from samdsk.errors import ConfigError
+from samdsk.knowledge import ClassKnowledge
+from samdsk.matching import DEFAULT_MIN_RELEVANCE, MultiClassMatch, match_classes, rank_matches
+from samdsk.model import ModelConfig, TrainingSample, predict_probabilities, train_model
+from samdsk.model.train import TrainResult
+from samdsk.proposals import ProposalCache, ProposalSource
+from samdsk.types import Proposals
+
+Progress = Callable[[str, float], None]
+STAGES = ("train", "predict", "propose", "match")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundConfig:
+    """Settings of SamDSK rounds.
+
+    model: how each round's model is built and trained (the same budget every round).
+    knowledge: one ClassKnowledge per class (``len == model.num_classes``).
+    threshold: annotations with match score >= threshold become machine labels, in [0, 1].
+    max_rounds: at most this many rounds (>= 1).
+    max_new_per_round: accept at most this many (the best-ranked) per round; None = no cap.
+    warm_start: start each round's training from the previous round's weights.
+    max_candidates, max_pair_iou, min_relevance: options of ``samdsk.matching.match_classes``.
+    """
+
+    model: ModelConfig
+    knowledge: tuple[ClassKnowledge, ...]
+    threshold: float = 0.9
+    max_rounds: int = 3
+    max_new_per_round: int | None = None
+    warm_start: bool = False
+    max_candidates: int = 20
+    max_pair_iou: float = 0.1
+    min_relevance: float = DEFAULT_MIN_RELEVANCE
+
+    def __post_init__(self) -> None:
+        if not self.knowledge or len(self.knowledge) != self.model.num_classes:
+            raise ConfigError(
+                f"need one ClassKnowledge per class: {self.model.num_classes} classes but "
+                f"{len(self.knowledge)} knowledge entries"
+            )
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in [0, 1]; got {self.threshold}")
+        if self.max_rounds < 1:
+            raise ConfigError(f"max_rounds must be >= 1; got {self.max_rounds}")
+        if self.max_new_per_round is not None and self.max_new_per_round < 1:
+            raise ConfigError(
+                f"max_new_per_round must be >= 1 or None; got {self.max_new_per_round}"
+            )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A constructed annotation of one unlabelled image.
+
+    index: position of the image in the unlabelled pool given to ``run_round``
+        (``run_samdsk``: in the pool given to it).
+    match: the annotation (``match.class_mask``: H x W uint8, 0 = background).
+    score: the match score in [0, 1]; rank: 0 = best.
+    """
+
+    index: int
+    match: MultiClassMatch
+    score: float
+    rank: int
+
+
+@dataclass
+class RoundResult:
+    """One round: its model, the ranked candidates and the accepted ones.
+
+    accepted: candidate indices (pool positions, as ``Candidate.index``) in rank order.
+    seconds: wall time per stage (``STAGES``; "train" is 0 for a given model).
+    """
+
+    number: int
+    trained: TrainResult
+    candidates: list[Candidate]
+    accepted: list[int]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def candidate(self, index: int) -> Candidate:
+        """The candidate of pool position ``index``."""
+        for found in self.candidates:
+            if found.index == index:
+                return found
+        raise KeyError(index)
+
+
+def run_round(
+    labeled: Sequence[TrainingSample],
+    unlabeled_images: Sequence[np.ndarray],
+    source: ProposalSource,
+    cache: ProposalCache | None,
+    config: RoundConfig,
+    *,
+    number: int = 1,
+    val: Sequence[TrainingSample] = (),
+    init_state: dict[str, torch.Tensor] | None = None,
+    trained: TrainResult | None = None,
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+) -> RoundResult:
+    """One SamDSK round (see the module docstring).
+
+    labeled: training samples (human labels of weight 1, machine labels of their own weight);
+    val: held-out human labels for model selection. unlabeled_images: H x W x 3 uint8 RGB.
+    trained: a model already trained on ``labeled`` (skips training, e.g. the supervised
+    baseline). progress(stage, fraction in [0, 1]) is called as each stage of ``STAGES``
+    advances. Returns every unlabelled image as a ranked candidate.
+    """
+    report = progress or _ignore
+    seconds = dict.fromkeys(STAGES, 0.0)
+    started = time.perf_counter()
+    if trained is None:
+        trained = train_model(
+            labeled,
+            config.model,
+            val=val,
+            init_state=init_state,
+            progress=lambda step, steps, _loss: report("train", step / steps),
+            show_progress_bar=show_progress_bar,
+        )
+        seconds["train"] = time.perf_counter() - started
+    started = time.perf_counter()
+    maps = predict_in_batches(trained, unlabeled_images, report, show_progress_bar)
+    seconds["predict"] = time.perf_counter() - started
+    started = time.perf_counter()
+    proposals = propose_all(source, cache, unlabeled_images, report, show_progress_bar)
+    seconds["propose"] = time.perf_counter() - started
+    started = time.perf_counter()
+    candidates = match_all(proposals, maps, config, report, show_progress_bar)
+    seconds["match"] = time.perf_counter() - started
+    accepted = [c.index for c in candidates if c.score >= config.threshold]
+    if config.max_new_per_round is not None:
+        accepted = accepted[: config.max_new_per_round]
+    return RoundResult(number, trained, candidates, accepted, seconds)
+
+
+def run_samdsk(
+    labeled: Sequence[TrainingSample],
+    unlabeled_images: Sequence[np.ndarray],
+    source: ProposalSource,
+    cache: ProposalCache | None,
+    config: RoundConfig,
+    *,
+    val: Sequence[TrainingSample] = (),
+    first_model: TrainResult | None = None,
+    on_round: Callable[[RoundResult], None] | None = None,
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+) -> list[RoundResult]:
+    """Rounds until one accepts nothing, the pool is used up, or ``config.max_rounds`` ran.
+
+    Each round trains on ``labeled`` plus every machine label accepted so far and proposes
+    only for images not yet accepted. Candidate indices and ``accepted`` in the results are
+    positions in ``unlabeled_images``. first_model: a model already trained on ``labeled``,
+    used by round 1. on_round(result) is called after each round; progress receives stages
+    named ``"round N: <stage>"``. The last round's accepted labels are not trained on here:
+    ``machine_labels`` gives them for a final training.
+    """
+    current = list(labeled)
+    remaining = list(range(len(unlabeled_images)))
+    results: list[RoundResult] = []
+    state: dict[str, torch.Tensor] | None = None
+    for number in range(1, config.max_rounds + 1):
+        if not remaining:
+            break
+        report = _prefixed(progress, f"round {number}")
+        result = run_round(
+            current,
+            [unlabeled_images[i] for i in remaining],
+            source,
+            cache,
+            config,
+            number=number,
+            val=val,
+            init_state=state,
+            trained=first_model if number == 1 else None,
+            progress=report,
+            show_progress_bar=show_progress_bar,
+        )
+        result = _reindex(result, remaining)
+        results.append(result)
+        if on_round is not None:
+            on_round(result)
+        if not result.accepted:
+            break
+        current += machine_labels(result, unlabeled_images, config.model.machine_label_weight)
+        taken = set(result.accepted)
+        remaining = [i for i in remaining if i not in taken]
+        if config.warm_start:
+            state = {k: v.detach().clone() for k, v in result.trained.model.state_dict().items()}
+    return results
+
+
+def machine_labels(
+    result: RoundResult, unlabeled_images: Sequence[np.ndarray], weight: float
+) -> list[TrainingSample]:
+    """The accepted annotations of ``result`` as training samples of loss weight ``weight``."""
+    return [
+        TrainingSample(unlabeled_images[i], result.candidate(i).match.class_mask, weight)
+        for i in result.accepted
+    ]
+
+
+def predict_in_batches(
+    trained: TrainResult,
+    images: Sequence[np.ndarray],
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+) -> list[np.ndarray]:
+    """``predict_probabilities`` with progress: one C x H x W float32 map in [0, 1] per image."""
+    step = trained.config.batch_size
+    maps: list[np.ndarray] = []
+    with tqdm(
+        total=len(images), desc="predict", unit="image", disable=not show_progress_bar
+    ) as bar:
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            maps += predict_probabilities(trained.model, chunk, trained.config, batch_size=step)
+            bar.update(len(chunk))
+            if progress is not None:
+                progress("predict", len(maps) / len(images))
+    return maps
+
+
+def propose_all(
+    source: ProposalSource,
+    cache: ProposalCache | None,
+    images: Sequence[np.ndarray],
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+) -> list[Proposals]:
+    """Proposals of each H x W x 3 uint8 image, read from and stored in ``cache`` if given."""
+    found: list[Proposals] = []
+    for image in tqdm(images, desc="proposals", unit="image", disable=not show_progress_bar):
+        found.append(
+            source.propose(image) if cache is None else cache.get_or_compute(source, image)
+        )
+        if progress is not None:
+            progress("propose", len(found) / len(images))
+    return found
+
+
+def match_all(
+    proposals: Sequence[Proposals],
+    maps: Sequence[np.ndarray],
+    config: RoundConfig,
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+) -> list[Candidate]:
+    """Match each image's proposals against its C x H x W map; candidates ranked by score."""
+    matches: list[MultiClassMatch] = []
+    pairs = zip(proposals, maps, strict=True)
+    for found, probability in tqdm(
+        pairs, total=len(maps), desc="matching", unit="image", disable=not show_progress_bar
+    ):
+        matches.append(
+            match_classes(
+                found,
+                probability,
+                config.knowledge,
+                max_candidates=config.max_candidates,
+                max_pair_iou=config.max_pair_iou,
+                min_relevance=config.min_relevance,
+            )
+        )
+        if progress is not None:
+            progress("match", len(matches) / len(maps))
+    order = rank_matches([m.score for m in matches])
+    return [Candidate(i, matches[i], matches[i].score, rank) for rank, i in enumerate(order)]
+
+
+def _reindex(result: RoundResult, positions: Sequence[int]) -> RoundResult:
+    """Map indices into a subset of the pool back to positions in the whole pool."""
+    result.candidates = [replace(c, index=positions[c.index]) for c in result.candidates]
+    result.accepted = [positions[i] for i in result.accepted]
+    return result
+
+
+def _prefixed(progress: Progress | None, prefix: str) -> Progress | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda stage, fraction: report(f"{prefix}: {stage}", fraction)
+
+
+def _ignore(stage: str, fraction: float) -> None:
+    del stage, fraction

@@ -1,0 +1,214 @@
+"""Accounts: login, rate limiting, token expiry and revocation, password change, audit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.models import ApiToken, Role, utcnow
+from app.runtime import Runtime
+from app.security import token_digest
+from app.settings import Settings
+from tests.accounts import PASSWORD, bearer, make_user
+from tests.uploads import create_project
+
+
+def _login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def test_login_opens_a_session_and_logout_ends_it(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    make_user(runtime, "dr.lee")
+    token = _login(anon_client, "dr.lee")
+    me = anon_client.get("/api/v1/users/me", headers=bearer(token))
+    assert me.status_code == 200 and me.json()["username"] == "dr.lee"
+    assert anon_client.post("/api/v1/auth/logout", headers=bearer(token)).status_code == 204
+    gone = anon_client.get("/api/v1/users/me", headers=bearer(token))
+    assert gone.status_code == 401 and gone.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_wrong_password_and_unknown_user_look_the_same(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    make_user(runtime, "dr.lee")
+    wrong = anon_client.post("/api/v1/auth/login", json={"username": "dr.lee", "password": "x"})
+    nobody = anon_client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x"})
+    assert wrong.status_code == nobody.status_code == 401
+    assert wrong.json() == nobody.json()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_login_rate_limited_per_account(anon_client: TestClient, runtime: Runtime) -> None:
+    make_user(runtime, "dr.lee")
+    limit = runtime.settings.login_max_failures_per_account
+    for _ in range(limit):
+        bad = anon_client.post("/api/v1/auth/login", json={"username": "dr.lee", "password": "no"})
+        assert bad.status_code == 401
+    blocked = anon_client.post(
+        "/api/v1/auth/login", json={"username": "dr.lee", "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) == runtime.settings.login_window_seconds
+    make_user(runtime, "dr.kim")  # other accounts are not locked out by it
+    assert _login(anon_client, "dr.kim")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_login_rate_limited_per_address(anon_client: TestClient, runtime: Runtime) -> None:
+    runtime.settings.login_max_failures_per_address = 3
+    make_user(runtime, "dr.lee")
+    for name in ("a1", "a2", "a3"):
+        anon_client.post("/api/v1/auth/login", json={"username": name, "password": "no"})
+    blocked = anon_client.post(
+        "/api/v1/auth/login", json={"username": "dr.lee", "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+
+
+def test_api_token_shown_once_listed_hashed_and_revocable(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    _, token = make_user(runtime, "pacs-bridge")
+    created = anon_client.post("/api/v1/tokens", json={"name": "router"}, headers=bearer(token))
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    listed = anon_client.get("/api/v1/tokens", headers=bearer(secret)).json()
+    assert all("token" not in row for row in listed)
+    with runtime.session_factory() as session:
+        hashes = set(session.scalars(select(ApiToken.token_hash)))
+    assert token_digest(secret) in hashes and secret not in hashes
+    revoked = anon_client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=bearer(token))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert anon_client.get("/api/v1/users/me", headers=bearer(secret)).status_code == 401
+    assert anon_client.get("/api/v1/users/me", headers=bearer(token)).status_code == 200
+
+
+def test_expired_token_is_refused(anon_client: TestClient, runtime: Runtime) -> None:
+    _, token = make_user(runtime, "temp")
+    soon = (utcnow() + timedelta(hours=1)).isoformat()
+    created = anon_client.post(
+        "/api/v1/tokens", json={"name": "short", "expires_at": soon}, headers=bearer(token)
+    ).json()
+    assert anon_client.get("/api/v1/users/me", headers=bearer(created["token"])).status_code == 200
+    with runtime.session_factory() as session:
+        row = session.get(ApiToken, created["id"])
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    expired = anon_client.get("/api/v1/users/me", headers=bearer(created["token"]))
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+    past = (utcnow() - timedelta(hours=1)).isoformat()
+    refused = anon_client.post(
+        "/api/v1/tokens", json={"name": "past", "expires_at": past}, headers=bearer(token)
+    )
+    assert refused.status_code == 422
+
+
+def test_password_change_ends_sessions_but_not_api_tokens(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    _, api_token = make_user(runtime, "dr.lee")
+    first, second = _login(anon_client, "dr.lee"), _login(anon_client, "dr.lee")
+    new = "a brand new passphrase"
+    wrong = anon_client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": "nope", "new_password": new},
+        headers=bearer(first),
+    )
+    assert wrong.status_code == 401
+    weak = anon_client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "short"},
+        headers=bearer(first),
+    )
+    assert weak.status_code == 422
+    changed = anon_client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": new},
+        headers=bearer(first),
+    )
+    assert changed.status_code == 204
+    for session_token in (first, second):
+        assert anon_client.get("/api/v1/users/me", headers=bearer(session_token)).status_code == 401
+    assert anon_client.get("/api/v1/users/me", headers=bearer(api_token)).status_code == 200
+    assert _login(anon_client, "dr.lee", new)
+    old = anon_client.post("/api/v1/auth/login", json={"username": "dr.lee", "password": PASSWORD})
+    assert old.status_code == 401
+
+
+def test_projects_listing_shows_only_memberships(client: TestClient, runtime: Runtime) -> None:
+    mine = create_project(client, name="mine")
+    create_project(client, name="theirs")
+    _, token = make_user(runtime, "viewer", roles={int(mine["id"]): Role.VIEWER})  # type: ignore[call-overload]
+    listed = client.get("/api/v1/projects", headers=bearer(token)).json()
+    assert [p["name"] for p in listed["data"]] == ["mine"] and listed["count"] == 1
+
+
+def test_project_keeps_its_last_admin(client: TestClient, runtime: Runtime) -> None:
+    project = create_project(client)
+    _, token = make_user(runtime, "boss", roles={int(project["id"]): Role.ADMIN})  # type: ignore[call-overload]
+    members = f"/api/v1/projects/{project['id']}/members"
+    assert client.delete(f"{members}/root").status_code == 204
+    demote = client.put(f"{members}/boss", json={"role": "viewer"}, headers=bearer(token))
+    assert demote.status_code == 409
+    assert client.delete(f"{members}/boss", headers=bearer(token)).status_code == 409
+
+
+def test_audit_records_who_did_what(client: TestClient, runtime: Runtime) -> None:
+    project = create_project(client)
+    make_user(runtime, "dr.kim")
+    base = f"/api/v1/projects/{project['id']}"
+    client.put(f"{base}/members/dr.kim", json={"role": "reviewer"})
+    client.post("/api/v1/tokens", json={"name": "script"})
+    events = client.get(f"{base}/audit").json()["data"]
+    assert [e["action"] for e in events] == ["member.set", "project.create"]
+    assert events[0]["actor"] == "root" and events[0]["details"]["role"] == "reviewer"
+    site = client.get("/api/v1/audit").json()["data"]
+    assert site[0]["action"] == "token.create" and site[0]["details"]["name"] == "script"
+
+
+def test_create_admin_command(settings: Settings, runtime: Runtime, tmp_path: Path) -> None:
+    env = {
+        "SAMDSK_ENVIRONMENT": "test",
+        "SAMDSK_SECRET_KEY": settings.secret_key,
+        "SAMDSK_DATA_DIR": str(settings.data_dir),
+        "SAMDSK_DATABASE_URL": settings.resolved_database_url,
+        "PATH": "/usr/bin:/bin",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "app.entry",
+        "create-admin",
+        "--username",
+        "chief",
+        "--password-stdin",
+    ]
+    done = subprocess.run(command, input=PASSWORD + "\n", capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(command, input=PASSWORD + "\n", capture_output=True, text=True, env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    weak = subprocess.run(
+        [*command[:-2], "weakling", "--password-stdin"],
+        input="123\n",
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert weak.returncode == 2 and "at least" in weak.stderr
+    with TestClient(
+        __import__("app.main", fromlist=["create_app"]).create_app(runtime=runtime)
+    ) as client:
+        token = _login(client, "chief")
+        assert client.get("/api/v1/users/me", headers=bearer(token)).json()["is_superuser"] is True
