@@ -20,6 +20,8 @@ from app.api.routes import (
     labels,
     members,
     projects,
+    review,
+    rounds,
     tokens,
     users,
 )
@@ -36,12 +38,14 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the runtime (engine, storage, queue) is built here, never at import."""
+    owns_runtime = runtime is None
     runtime = runtime or build_runtime(settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        runtime.close()
+        if owns_runtime:  # a runtime handed in is closed by whoever made it
+            runtime.close()
 
     app = FastAPI(
         title="SamDSK",
@@ -52,7 +56,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (health, auth, users, tokens, projects, members, images, labels, jobs, audit):
+    for module in (
+        health, auth, users, tokens, projects, members, images, labels, rounds, review, jobs, audit
+    ):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/", include_in_schema=False)

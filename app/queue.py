@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 TASK_FOR_JOB_KIND = {
     "image_statistics": "samdsk.image_statistics",
+    "round": "samdsk.round",
+    "proposals": "samdsk.proposals",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.models import JobStatus, LabelSource, RoundStatus
+from app.models import JobStatus, LabelSource
 
 T = TypeVar("T")
 
@@ -112,6 +112,7 @@ class LabelPublic(BaseModel):
     author: str
     round_id: int | None
     parent_id: int | None
+    candidate_id: int | None
     foreground_fraction: float
     created_at: datetime
 
@@ -131,19 +132,6 @@ class JobPublic(BaseModel):
     attempts: int
     created_at: datetime
     started_at: datetime | None
-    finished_at: datetime | None
-
-
-class RoundPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    project_id: int
-    number: int
-    status: RoundStatus
-    settings: dict[str, Any]
-    metrics: dict[str, Any]
-    created_at: datetime
     finished_at: datetime | None
 
 

@@ -295,7 +295,7 @@ def read_probability(path: Path, shape: tuple[int, int]) -> np.ndarray:
     C x H x W, values in [0, 1]), resized bilinearly to ``shape`` (H, W) if needed."""
     if path.suffix.lower() == ".npy":
         try:
-            values = np.load(path, allow_pickle=False)
+            values: np.ndarray = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise ShapeError(f"cannot read {path}: {error}") from error
         values = values[None] if values.ndim == 2 else values

@@ -25,6 +25,8 @@ from samdsk.errors import ConfigError
 from samdsk.knowledge import ClassKnowledge
 from samdsk.matching import DEFAULT_MIN_RELEVANCE, MultiClassMatch, match_classes, rank_matches
 from samdsk.model import ModelConfig, TrainingSample, predict_probabilities, train_model
+from samdsk.model.infer import model_device
+from samdsk.model.threads import cpu_thread_budget
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.types import Proposals
@@ -233,18 +235,27 @@ def predict_in_batches(
     progress: Progress | None = None,
     show_progress_bar: bool = False,
 ) -> list[np.ndarray]:
-    """``predict_probabilities`` with progress: one C x H x W float32 map in [0, 1] per image."""
+    """``predict_probabilities`` with progress: one C x H x W float32 map in [0, 1] per image.
+
+    On the CPU it runs with the threads that other processes leave free, as training does:
+    with a busy core, two spinning OpenMP threads make inference many times slower than one.
+    """
     step = trained.config.batch_size
     maps: list[np.ndarray] = []
-    with tqdm(
-        total=len(images), desc="predict", unit="image", disable=not show_progress_bar
-    ) as bar:
+    threads = torch.get_num_threads()
+    if model_device(trained.model).type == "cpu":
+        torch.set_num_threads(cpu_thread_budget())
+    bar = tqdm(total=len(images), desc="predict", unit="image", disable=not show_progress_bar)
+    try:
         for start in range(0, len(images), step):
             chunk = images[start : start + step]
             maps += predict_probabilities(trained.model, chunk, trained.config, batch_size=step)
             bar.update(len(chunk))
             if progress is not None:
                 progress("predict", len(maps) / len(images))
+    finally:
+        bar.close()
+        torch.set_num_threads(threads)
     return maps
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from samdsk.model import (
     train_model,
 )
 from samdsk.model.loss import dice_per_image, per_sample_loss, weighted_loss
+from samdsk.model.threads import busy_cores_elsewhere, cpu_thread_budget, usable_cores
 
 # A timm test network: a real ResNet, small enough that a training step takes milliseconds.
 TINY = ModelConfig(encoder="tu-test_resnet", input_size=64, batch_size=4, steps=3, val_every=20)
@@ -260,3 +262,17 @@ def test_config_import_does_not_pull_in_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "False"
+
+
+def test_thread_budget_leaves_cores_that_other_processes_use() -> None:
+    cores = usable_cores()
+    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    with subprocess.Popen([sys.executable, "-c", spin]) as busy:
+        time.sleep(0.3)  # let it start spinning
+        measured = busy_cores_elsewhere(cores, seconds=0.5)
+        busy.kill()
+    assert measured > 0.3
+    torch.set_num_threads(1)
+    assert cpu_thread_budget() == 1  # a caller's limit is respected without sampling
+    torch.set_num_threads(len(cores))
+    assert 1 <= cpu_thread_budget(num_workers=1, sample=False) == max(1, len(cores) - 1)

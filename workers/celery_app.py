@@ -17,6 +17,8 @@ from app.queue import celery_config
 from app.services.dispatch import sweep_jobs
 from app.settings import get_settings
 from workers.context import reset_after_fork, worker_runtime
+from workers.rounds.pipeline import run_round_job
+from workers.rounds.proposals import compute_proposals_job
 from workers.runner import run_job
 from workers.tasks.image_statistics import compute_image_statistics
 
@@ -31,6 +33,20 @@ app = celery_app
 def image_statistics(job_id: int) -> str | None:
     runtime = worker_runtime()
     status = run_job(runtime, job_id, lambda job, ctx: compute_image_statistics(runtime, job, ctx))
+    return status.value if status else None
+
+
+@celery_app.task(name="samdsk.round", acks_late=True)
+def round_task(job_id: int) -> str | None:
+    runtime = worker_runtime()
+    status = run_job(runtime, job_id, lambda job, ctx: run_round_job(runtime, job, ctx))
+    return status.value if status else None
+
+
+@celery_app.task(name="samdsk.proposals", acks_late=True)
+def proposals_task(job_id: int) -> str | None:
+    runtime = worker_runtime()
+    status = run_job(runtime, job_id, lambda job, ctx: compute_proposals_job(runtime, job, ctx))
     return status.value if status else None
 
 

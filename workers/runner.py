@@ -28,6 +28,10 @@ class LeaseLost(RuntimeError):
     """Another worker owns the job now."""
 
 
+class JobCancelled(RuntimeError):
+    """Someone asked the job to stop; it ends as cancelled, not failed."""
+
+
 def new_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -95,6 +99,8 @@ def run_job(runtime: Runtime, job_id: int, handler: Handler) -> JobStatus | None
     except LeaseLost:
         log.warning("job %s: lease lost, leaving it to its new owner", job_id)
         return None
+    except JobCancelled as exc:
+        status, message, error = JobStatus.CANCELLED, str(exc), None
     except Exception as exc:
         log.exception("job %s failed", job_id)
         status, message, error = JobStatus.FAILED, str(exc)[:500], traceback.format_exc()

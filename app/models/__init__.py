@@ -20,11 +20,14 @@ from app.models.core import (
     Round,
     RoundStatus,
 )
+from app.models.review import Candidate, CandidateStatus, ModelVersion
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Candidate",
+    "CandidateStatus",
     "Image",
     "Job",
     "JobStatus",
@@ -32,6 +35,7 @@ __all__ = [
     "LabelSource",
     "LoginAttempt",
     "Membership",
+    "ModelVersion",
     "Project",
     "Role",
     "Round",

@@ -57,6 +57,8 @@ class Project(Base):
     knowledge: Mapped[dict[str, Any]]
     proposal_settings: Mapped[dict[str, Any]]
     model_settings: Mapped[dict[str, Any]]
+    # Candidates scoring at least this are accepted without review; None: review everything.
+    auto_accept_threshold: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -94,7 +96,20 @@ class Round(Base):
     )
     settings: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any]]
+    # Where the round is: the current stage, overall progress 0..1, per-stage progress and
+    # wall seconds, so a resumed round knows what is done and the API can show an ETA.
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    model_version_id: Mapped[int | None] = mapped_column(Integer)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    added_nothing: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
 
@@ -113,6 +128,9 @@ class Label(Base):
     author: Mapped[str] = mapped_column(String(200))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
+    # The reviewed candidate a machine or edited label came from (labels.candidate_id and
+    # candidates.label_id point at each other, so this one carries no foreign key).
+    candidate_id: Mapped[int | None] = mapped_column(Integer)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
     foreground_fraction: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -37,8 +37,9 @@ def add_label(
     image: Image,
     mask: np.ndarray,
     source: LabelSource,
-    author: User,
+    author: User | None,
     round_id: int | None = None,
+    candidate_id: int | None = None,
     expected_version: int | None = None,
 ) -> Label:
     """Append a new version. ``expected_version`` (the version the author saw, 0 for none)
@@ -56,9 +57,10 @@ def add_label(
         version=seen + 1,
         mask_key=key,
         source=source,
-        author=author.username,
-        author_id=author.id,
+        author=author.username if author else "auto-accept",
+        author_id=author.id if author else None,
         round_id=round_id,
+        candidate_id=candidate_id,
         parent_id=parent.id if parent else None,
         foreground_fraction=float(np.count_nonzero(mask)) / float(mask.size),
     )

@@ -72,4 +72,5 @@ def load_checkpoint(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, M
         model.load_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(f"weights in {path} do not fit {config.arch}: {error}") from error
-    return model.to(resolve_device(device)).eval(), config
+    model = model.to(resolve_device(device)).to(memory_format=torch.channels_last)
+    return model.eval(), config

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +134,7 @@ class TrainingSample:
         if mask.shape != self.image.shape[:2]:
             raise ShapeError(f"mask shape {mask.shape} != image shape {self.image.shape[:2]}")
         weight = self.weight
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
             raise ConfigError(f"weight must be a number; got {weight!r}")
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"weight must be finite and >= 0; got {weight}")

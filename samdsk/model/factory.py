@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
@@ -133,13 +132,3 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but CUDA is not available")
     return device
-
-
-def cpu_thread_budget(num_workers: int = 0) -> int:
-    """Intra-op threads for the main process: the usable cores minus loader workers, >= 1.
-
-    Torch defaults to every core it sees, which oversubscribes when loader workers or a
-    container CPU limit (``sched_getaffinity``) leave fewer free.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(torch.get_num_threads(), (cores or 1) - num_workers))

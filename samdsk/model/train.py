@@ -15,9 +15,10 @@ from tqdm import tqdm
 from samdsk.errors import CheckpointError, ConfigError
 from samdsk.model.config import ModelConfig, TrainingSample
 from samdsk.model.data import ResizedSamples, TrainingBatches, one_hot_targets, resize_samples
-from samdsk.model.factory import build_model, cpu_thread_budget, resolve_device
+from samdsk.model.factory import build_model, resolve_device
 from samdsk.model.infer import amp_enabled, forward_logits
 from samdsk.model.loss import dice_per_image, weighted_loss
+from samdsk.model.threads import cpu_thread_budget
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def train_model(
     weight 0 are left out. Validates every ``config.val_every`` steps and at the end, keeping
     the state with the best mean per-image Dice (at ``input_size``). ``init_state`` starts from
     given weights (e.g. the previous round's model). ``progress(step, steps, loss)`` is called
-    after every step. Same config and data -> same losses on the same device and thread count.
+    after every step. On the CPU the run uses the cores other processes leave free when it
+    starts (see ``threads``); same config and data -> same losses on the same device and
+    thread count (logged).
     """
     started = time.perf_counter()
     used = [sample for sample in train if sample.weight > 0]
@@ -101,7 +104,8 @@ def _prepare_model(
             model.load_state_dict(init_state)
         except RuntimeError as error:
             raise CheckpointError(f"init_state does not fit {config.arch}: {error}") from error
-    return model.to(device)
+    # channels_last: oneDNN and cuDNN convolutions run faster in NHWC (about 1.2-1.5x on CPU).
+    return model.to(device).to(memory_format=torch.channels_last)
 
 
 def _fit(
@@ -166,7 +170,7 @@ def _batches(
     )
     for inputs, targets, weights in loader:
         yield (
-            inputs.to(device, non_blocking=True),
+            inputs.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
             targets.to(device, non_blocking=True),
             weights.to(device, non_blocking=True),
         )

@@ -1,0 +1,100 @@
+"""API schemas of rounds, candidates and their review."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import CandidateStatus, RoundStatus
+
+
+class RoundCreate(BaseModel):
+    """Settings of this round on top of the project's (all optional)."""
+
+    model: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Segmentation model settings, e.g. {'steps': 600, 'input_size': 256}",
+    )
+    proposals: dict[str, Any] = Field(
+        default_factory=dict, description="Proposal settings, e.g. {'source': 'offline'}"
+    )
+    threshold: float = Field(
+        0.9, ge=0.0, le=1.0, description="Match score from which a candidate counts as added"
+    )
+
+
+class RoundPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    number: int
+    status: RoundStatus
+    stage: str
+    progress: float
+    eta_seconds: float | None = None
+    stages: dict[str, Any]
+    counts: dict[str, Any]
+    metrics: dict[str, Any]
+    settings: dict[str, Any]
+    error: str | None
+    job_id: int | None
+    model_version_id: int | None
+    cancel_requested: bool
+    added_nothing: bool
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class CandidatePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    image_id: int
+    round_id: int
+    round_number: int = 0
+    model_version_id: int
+    score: float
+    rank: int | None
+    status: CandidateStatus
+    chosen: dict[str, Any]
+    foreground_fraction: float
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+    edit_dice: float | None
+    label_id: int | None
+    image_url: str = ""
+    mask_url: str = ""
+    overlay_url: str = ""
+
+
+class ReviewQueuePublic(BaseModel):
+    data: list[CandidatePublic]
+    count: int = Field(description="Pending candidates under these filters")
+    next_cursor: str | None
+
+
+class RejectRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AcceptAboveRequest(BaseModel):
+    threshold: float = Field(ge=0.0, le=1.0)
+
+
+class AcceptAboveResult(BaseModel):
+    accepted: int
+
+
+class ProjectStatus(BaseModel):
+    labeled: int
+    images: int
+    pending_candidates: int
+    converged: bool
+    active_round: int | None
+    labeled_over_rounds: list[dict[str, Any]]

@@ -1,0 +1,235 @@
+"""Review of machine-label candidates: the ranked queue and the decisions on it.
+
+A decision is a compare-and-set on the candidate's status (pending -> decided), so two
+reviewers deciding the same candidate cannot both win: the second gets 409. Accepting or
+editing appends a label version with provenance; nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.imaging import decode_mask
+from app.models import (
+    Candidate,
+    CandidateStatus,
+    Image,
+    Label,
+    LabelSource,
+    Project,
+    Round,
+    User,
+    utcnow,
+)
+from app.services.labels import add_label
+from app.storage import Storage
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    round_number: int | None = None
+    min_score: float = 0.0
+    max_score: float = 1.0
+
+
+def encode_cursor(score: float, candidate_id: int) -> str:
+    raw = json.dumps([score, candidate_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    try:
+        score, candidate_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return float(score), int(candidate_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidInput("cursor is not one this API returned") from exc
+
+
+def review_queue(
+    *, session: Session, project: Project, filters: QueueFilter, cursor: str | None, limit: int
+) -> tuple[list[tuple[Candidate, Round]], int, str | None]:
+    """Pending candidates, highest score first, ties by id: a stable order for the cursor.
+    Returns (page, pending count under the filters, next cursor or None)."""
+    where = [
+        Candidate.project_id == project.id,
+        Candidate.status == CandidateStatus.PENDING,
+        Candidate.score >= filters.min_score,
+        Candidate.score <= filters.max_score,
+    ]
+    if filters.round_number is not None:
+        where.append(Round.number == filters.round_number)
+    base = select(Candidate, Round).join(Round, Round.id == Candidate.round_id).where(*where)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if cursor:
+        score, last_id = decode_cursor(cursor)
+        base = base.where(
+            or_(Candidate.score < score, and_(Candidate.score == score, Candidate.id > last_id))
+        )
+    rows = list(
+        session.execute(base.order_by(Candidate.score.desc(), Candidate.id).limit(limit + 1))
+    )
+    page = [(c, r) for c, r in rows[:limit]]
+    following = encode_cursor(page[-1][0].score, page[-1][0].id) if len(rows) > limit else None
+    return page, total, following
+
+
+def get_candidate(*, session: Session, project: Project, candidate_id: int) -> Candidate:
+    candidate = session.get(Candidate, candidate_id)
+    if candidate is None or candidate.project_id != project.id:
+        raise NotFound(f"candidate {candidate_id} does not exist in project {project.id}")
+    return candidate
+
+
+def _claim_decision(
+    session: Session, candidate: Candidate, status: CandidateStatus, user: User | None
+) -> None:
+    """pending -> status, atomically; 409 if someone decided first."""
+    result = session.execute(
+        update(Candidate)
+        .where(Candidate.id == candidate.id, Candidate.status == CandidateStatus.PENDING)
+        .values(
+            status=status,
+            decided_by_id=user.id if user else None,
+            decided_by=user.username if user else "auto-accept",
+            decided_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        session.refresh(candidate)
+        raise Conflict(
+            f"candidate {candidate.id} was already decided ({candidate.status.value} by "
+            f"{candidate.decided_by})"
+        )
+    session.refresh(candidate)
+
+
+def _candidate_mask(
+    storage: Storage, candidate: Candidate, image: Image, classes: int
+) -> np.ndarray:
+    data = storage.get(candidate.mask_key)
+    return decode_mask(
+        data, width=image.width, height=image.height, num_classes=classes, max_bytes=len(data) + 1
+    )
+
+
+def accept(
+    *, session: Session, storage: Storage, project: Project, candidate: Candidate, user: User | None
+) -> Label:
+    _claim_decision(session, candidate, CandidateStatus.ACCEPTED, user)
+    image = session.get(Image, candidate.image_id)
+    assert image is not None  # a foreign key guarantees it
+    mask = _candidate_mask(storage, candidate, image, len(project.class_names))
+    label = add_label(
+        session=session,
+        storage=storage,
+        image=image,
+        mask=mask,
+        source=LabelSource.MACHINE,
+        author=user,
+        round_id=candidate.round_id,
+        candidate_id=candidate.id,
+    )
+    candidate.label_id = label.id
+    return label
+
+
+def reject(*, session: Session, candidate: Candidate, user: User, reason: str) -> Candidate:
+    _claim_decision(session, candidate, CandidateStatus.REJECTED, user)
+    candidate.reason = reason
+    return candidate
+
+
+def edit(
+    *,
+    session: Session,
+    storage: Storage,
+    project: Project,
+    candidate: Candidate,
+    user: User,
+    mask: np.ndarray,
+) -> Label:
+    """Accept a corrected mask; records the Dice between the machine mask and the edit."""
+    _claim_decision(session, candidate, CandidateStatus.EDITED, user)
+    image = session.get(Image, candidate.image_id)
+    assert image is not None
+    machine = _candidate_mask(storage, candidate, image, len(project.class_names))
+    candidate.edit_dice = mask_dice(machine, mask)
+    label = add_label(
+        session=session,
+        storage=storage,
+        image=image,
+        mask=mask,
+        source=LabelSource.EDITED,
+        author=user,
+        round_id=candidate.round_id,
+        candidate_id=candidate.id,
+    )
+    candidate.label_id = label.id
+    return label
+
+
+def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of the foreground (any class) of two masks; 1.0 when both are empty."""
+    fa, fb = a > 0, b > 0
+    total = int(fa.sum()) + int(fb.sum())
+    return 1.0 if total == 0 else 2.0 * float(np.logical_and(fa, fb).sum()) / total
+
+
+def accept_above(
+    *, session: Session, storage: Storage, project: Project, threshold: float, user: User | None
+) -> int:
+    """Accept every pending candidate scoring >= threshold, in one transaction. Running it
+    again finds nothing pending above the threshold: a no-op returning 0."""
+    pending = list(
+        session.scalars(
+            select(Candidate)
+            .where(
+                Candidate.project_id == project.id,
+                Candidate.status == CandidateStatus.PENDING,
+                Candidate.score >= threshold,
+            )
+            .order_by(Candidate.score.desc(), Candidate.id)
+        )
+    )
+    for candidate in pending:
+        accept(session=session, storage=storage, project=project, candidate=candidate, user=user)
+    return len(pending)
+
+
+def round_statistics(*, session: Session, round_: Round) -> dict[str, Any]:
+    """Counts by decision, acceptance rate per score band and mean edit Dice of a round."""
+    rows = session.execute(
+        select(Candidate.status, Candidate.score, Candidate.edit_dice).where(
+            Candidate.round_id == round_.id
+        )
+    ).all()
+    counts = {status.value: 0 for status in CandidateStatus}
+    bands: dict[str, dict[str, float]] = {}
+    edits = []
+    for status, score, edit_dice in rows:
+        counts[status.value] += 1
+        low = min(int(score * 10), 9) / 10
+        band = bands.setdefault(f"{low:.1f}-{low + 0.1:.1f}", {"decided": 0, "accepted": 0})
+        if status in (CandidateStatus.ACCEPTED, CandidateStatus.EDITED, CandidateStatus.REJECTED):
+            band["decided"] += 1
+            band["accepted"] += status is CandidateStatus.ACCEPTED
+        if edit_dice is not None:
+            edits.append(edit_dice)
+    for band in bands.values():
+        band["acceptance_rate"] = band["accepted"] / band["decided"] if band["decided"] else None  # type: ignore[assignment]
+    return {
+        "candidates": len(rows),
+        **counts,
+        "score_bands": dict(sorted(bands.items())),
+        "mean_edit_dice": float(np.mean(edits)) if edits else None,
+    }

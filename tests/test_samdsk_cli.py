@@ -1,0 +1,127 @@
+"""The ``samdsk`` method commands as a user runs them, on a real image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samdsk.cli import main
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def real_pair() -> tuple[Path, Path]:
+    images = SHARED_DATA / "ph2" / "images"
+    if not images.is_dir():
+        pytest.skip(f"real data not found at {images}")
+    image = sorted(images.iterdir())[0]
+    return image, SHARED_DATA / "ph2" / "masks" / f"{image.stem}.png"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_propose_writes_an_overlay_and_prints_the_count(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "proposals.png"
+    assert main(["propose", str(real_pair[0]), "--size", "128", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "OFFLINE" in printed
+    assert "proposals" in printed and str(out) in printed
+    assert _png_size(out)[0] > 100
+
+
+def test_match_against_a_probability_png_prints_the_score(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image, mask = real_pair
+    # The true mask, softened, stands in for a good model's probability map.
+    truth = np.asarray(Image.open(mask).convert("L"), dtype=np.float32)
+    probability = tmp_path / "probability.png"
+    Image.fromarray((truth * 0.8 + 20).astype(np.uint8)).save(probability)
+    out = tmp_path / "match.png"
+    argv = ["match", str(image), "--probability", str(probability), "--size", "128"]
+    assert main([*argv, "--knowledge", "ph2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    score = float(printed.split("match score ")[1].split()[0])
+    assert 0.5 < score <= 1.0  # a good map of one lesion matches well
+    assert "class 1: proposals [" in printed
+    assert _png_size(out)[0] > 100
+
+
+def test_match_against_a_npy_map_and_custom_knowledge(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probability = tmp_path / "probability.npy"
+    np.save(probability, np.full((40, 50), 0.01, dtype=np.float32))
+    out = tmp_path / "match.png"
+    argv = ["match", str(real_pair[0]), "--probability", str(probability), "--size", "96"]
+    assert main([*argv, "--knowledge", "0:2:0.01:0.5", "--out", str(out)]) == 0
+    assert "match score" in capsys.readouterr().out
+    assert out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nonsense"], "invalid choice"),
+        (["propose"], "required"),
+        (["match", "x.png", "--out", "o.png"], "one of the arguments"),
+        (["experiment", "--data", "d", "--out", "o", "--labeled-fraction", "2"], "fraction"),
+        (["match", "x.png", "--model", "m", "--knowledge", "1:2", "--out", "o"], "knowledge"),
+        (["match", "x.png", "--model", "m", "--knowledge", "lungs", "--out", "o"], "preset"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_library_errors_exit_1_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.jpg"
+    assert main(["propose", str(missing), "--out", str(tmp_path / "o.png")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m.pt")]) == 1
+    assert "images/ and masks/" in capsys.readouterr().err
+
+
+def test_train_then_match_with_the_checkpoint(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    for folder in ("images", "masks"):
+        (data / folder).mkdir(parents=True)
+    image, mask = real_pair
+    for stem in ("a", "b", "c"):
+        (data / "images" / f"{stem}.jpg").write_bytes(image.read_bytes())
+        (data / "masks" / f"{stem}.png").write_bytes(mask.read_bytes())
+    checkpoint = tmp_path / "model.pt"
+    options = [
+        "--encoder",
+        "tu-mobilenetv3_small_050",
+        "--size",
+        "64",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+    ]
+    assert main(["train", "--data", str(data), "--out", str(checkpoint), *options]) == 0
+    assert checkpoint.is_file()
+    out = tmp_path / "match.png"
+    argv = ["match", str(image), "--model", str(checkpoint), "--size", "96", "--out", str(out)]
+    assert main(argv) == 0
+    assert "match score" in capsys.readouterr().out
+    assert out.is_file()

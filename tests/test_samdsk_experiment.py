@@ -1,0 +1,140 @@
+"""Experiment splits and an end-to-end run of the four arms on real PH2 images."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from samdsk.proposals import build_proposal_source
+
+from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
+from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
+from samdsk.experiment_report import json_ready
+from samdsk.knowledge import PRESETS
+from samdsk.model import ModelConfig
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY_MODEL = ModelConfig(
+    encoder="tu-mobilenetv3_small_050",
+    input_size=64,
+    steps=2,
+    batch_size=2,
+    val_every=2,
+    device="cpu",
+)
+
+
+def _write_folder(root: Path, count: int, split: dict[str, str] | None = None) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        image = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
+        mask = np.zeros((40, 48), dtype=np.uint8)
+        mask[10:20, 12 : 20 + i % 5] = 255
+        Image.fromarray(image).save(root / "images" / f"img{i:02d}.jpg")
+        Image.fromarray(mask).save(root / "masks" / f"img{i:02d}.png")
+    if split is not None:
+        with (root / "split.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["name", "split"])
+            writer.writerows(split.items())
+    return root
+
+
+def test_split_honours_split_csv(tmp_path: Path) -> None:
+    split_map = {
+        f"img{i:02d}": "train" if i < 14 else ("val" if i < 17 else "test") for i in range(20)
+    }
+    folder = _write_folder(tmp_path / "data", 20, split_map)
+    stems = [pair.stem for pair in find_pairs(folder)]
+    split = make_split(
+        stems, labeled_fraction=0.3, seed=3, split_csv=read_split_csv(folder / "split.csv")
+    )
+    assert split.source == "split.csv"
+    assert split.test == tuple(f"img{i:02d}" for i in range(14, 20))
+    assert split.pool == tuple(f"img{i:02d}" for i in range(14))
+    parts = [set(split.labeled), set(split.validation), set(split.unlabeled)]
+    assert sum(len(p) for p in parts) == 14 and len(set.union(*parts)) == 14
+    assert len(split.labeled) + len(split.validation) == round(0.3 * 14)
+    assert len(split.validation) == 1
+
+
+def test_split_is_reproducible_and_depends_on_the_seed(tmp_path: Path) -> None:
+    stems = [pair.stem for pair in find_pairs(_write_folder(tmp_path / "data", 20))]
+    first = make_split(stems, labeled_fraction=0.25, seed=7)
+    assert make_split(list(reversed(stems)), labeled_fraction=0.25, seed=7) == first
+    assert make_split(stems, labeled_fraction=0.25, seed=8) != first
+    assert first.source == "seeded 4 test images" and len(first.test) == 4
+    assert len(first.labeled) + len(first.validation) == 4
+
+
+def test_max_images_subsamples_before_splitting() -> None:
+    stems = [f"s{i}" for i in range(100)]
+    split = make_split(stems, labeled_fraction=0.2, seed=0, max_images=30)
+    assert len(split.pool) + len(split.test) == 30
+    assert set(split.pool) | set(split.test) <= set(stems)
+
+
+def test_bad_split_inputs_raise_dataset_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "split.csv"
+    bad.write_text("image,part\na,train\n")
+    with pytest.raises(DatasetError, match="name,split"):
+        read_split_csv(bad)
+    bad.write_text("name,split\na,holdout\n")
+    with pytest.raises(DatasetError, match="unknown split 'holdout'"):
+        read_split_csv(bad)
+    with pytest.raises(DatasetError, match="images/ and masks/"):
+        find_pairs(tmp_path)
+    with pytest.raises(DatasetError, match="labeled fraction"):
+        make_split(["a", "b", "c"], labeled_fraction=0.0)
+
+
+def test_load_samples_keeps_the_aspect_ratio(tmp_path: Path) -> None:
+    folder = _write_folder(tmp_path / "data", 2)
+    samples = load_samples(find_pairs(folder), size=24)
+    assert samples[0].image.shape == (20, 24, 3) and samples[0].image.dtype == np.uint8
+    assert samples[0].mask.shape == (20, 24) and samples[0].mask.dtype == np.bool_
+    assert samples[0].mask.any()
+
+
+@pytest.mark.slow
+def test_experiment_on_real_images_writes_report_csvs_and_plots(tmp_path: Path) -> None:
+    data = SHARED_DATA / "ph2"
+    if not data.is_dir():
+        pytest.skip(f"real data not found at {data}")
+    config = ExperimentConfig(
+        data=data,
+        model=TINY_MODEL,
+        knowledge=PRESETS["ph2"],
+        labeled_fraction=0.3,
+        rounds=1,
+        size=64,
+        threshold=0.0,  # accept every candidate, so that every arm adds and retrains
+        max_new_per_round=3,
+        max_images=12,
+    )
+    result = run_experiment(config, build_proposal_source("offline"))
+    report = write_outputs(result, tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved == json_ready(report)
+    assert sorted(saved["arms"]) == ["A", "B", "C", "D"]
+    samdsk_rows = saved["arms"]["C"]["rounds"]
+    assert [row["round"] for row in samdsk_rows] == [0, 1]
+    assert samdsk_rows[1]["added"] == 3 and samdsk_rows[1]["machine_labels"] == 3
+    assert saved["arms"]["B"]["rounds"][1]["added"] == 3
+    assert 0.0 <= samdsk_rows[1]["added_label_dice"] <= 1.0
+    assert saved["proposals"]["name"]
+    assert saved["settings"]["model"]["input_size"] == 64
+    for row in (r for arm in saved["arms"].values() for r in arm["rounds"]):
+        assert 0.0 <= row["test_dice"] <= 1.0 and 0.0 <= row["test_iou"] <= 1.0
+    for name in ("supervised", "self_training", "samdsk", "fully_supervised"):
+        with (tmp_path / "out" / f"rounds_{name}.csv").open() as handle:
+            assert len(list(csv.DictReader(handle))) >= 1
+    for plot in ("test_dice.png", "match_scores.png", "accepted_labels.png"):
+        with Image.open(tmp_path / "out" / plot) as image:
+            assert image.size[0] > 100

@@ -1,0 +1,1 @@
+"""A SamDSK round as background work: train, propose, predict and match, rank."""

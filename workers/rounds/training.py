@@ -1,0 +1,141 @@
+"""Stage 1 of a round: train on the current labels, or load the model a crashed attempt
+already trained and registered."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from sqlalchemy import func, select
+
+from app.db import session_scope
+from app.models import Image, LabelSource, ModelVersion, Project, Round
+from app.runtime import Runtime
+from samdsk.model import ModelConfig, TrainingSample, load_checkpoint, save_checkpoint, train_model
+from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
+from workers.rounds.tracker import RoundTracker
+
+MIN_HUMAN_LABELS_FOR_VALIDATION = 5
+
+
+class NothingToTrainOn(RuntimeError):
+    pass
+
+
+def checkpoint_key(project_id: int, round_number: int) -> str:
+    return f"models/project-{project_id}/round-{round_number}.pt"
+
+
+def load_training_samples(
+    runtime: Runtime, project: Project, config: ModelConfig
+) -> tuple[list[TrainingSample], list[TrainingSample]]:
+    """(train, validation): validation is a stable fifth of the human labels, when there are
+    enough of them; machine labels weigh ``config.machine_label_weight``."""
+    with session_scope(runtime.session_factory) as session:
+        labels = current_labels(session, project)
+        images = {
+            i.id: i for i in session.scalars(select(Image).where(Image.project_id == project.id))
+        }
+        for image in images.values():
+            session.expunge(image)
+    humans = sum(label.source is LabelSource.HUMAN for label in labels)
+    train: list[TrainingSample] = []
+    val: list[TrainingSample] = []
+    for label in labels:
+        image = images[label.image_id]
+        weight = config.machine_label_weight if label.source is LabelSource.MACHINE else 1.0
+        sample = TrainingSample(
+            image=load_rgb(runtime, image),
+            mask=load_mask(runtime, label.mask_key, image, len(project.class_names)),
+            weight=weight,
+        )
+        held_out = (
+            label.source is LabelSource.HUMAN
+            and humans >= MIN_HUMAN_LABELS_FOR_VALIDATION
+            and is_validation(label.image_id)
+        )
+        (val if held_out else train).append(sample)
+    if not train:
+        raise NothingToTrainOn("no labeled images to train on: upload some human labels first")
+    return train, val
+
+
+def train_or_resume(
+    runtime: Runtime, round_id: int, project: Project, config: ModelConfig, tracker: RoundTracker
+) -> tuple[torch.nn.Module, int]:
+    """The round's model and its ModelVersion id."""
+    with session_scope(runtime.session_factory) as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        version = (
+            session.get(ModelVersion, round_.model_version_id) if round_.model_version_id else None
+        )
+        number = round_.number
+    if version is not None:
+        tracker.end("train")
+        return _load(runtime, version.checkpoint_key), version.id
+    tracker.begin("train")
+    train, val = load_training_samples(runtime, project, config)
+    result = train_model(
+        train,
+        config,
+        val=val,
+        progress=lambda step, total, _loss: tracker.update("train", step / total),
+    )
+    key = checkpoint_key(project.id, number)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        save_checkpoint(path, result)
+        runtime.storage.put_at(key, path.read_bytes())
+    metrics: dict[str, Any] = {
+        "val_dice": result.best_val_dice,
+        "train_images": len(train),
+        "val_images": len(val),
+        "seconds": result.seconds,
+        "device": result.device,
+    }
+    version_id = _register(runtime, round_id, project.id, key, config, metrics)
+    tracker.end("train")
+    return result.model, version_id
+
+
+def _register(
+    runtime: Runtime,
+    round_id: int,
+    project_id: int,
+    key: str,
+    config: ModelConfig,
+    metrics: dict[str, Any],
+) -> int:
+    with session_scope(runtime.session_factory) as session:
+        number = (
+            session.scalar(
+                select(func.max(ModelVersion.number)).where(ModelVersion.project_id == project_id)
+            )
+            or 0
+        ) + 1
+        version = ModelVersion(
+            project_id=project_id,
+            round_id=round_id,
+            number=number,
+            checkpoint_key=key,
+            config=config.to_dict(),
+            metrics=metrics,
+        )
+        session.add(version)
+        session.flush()
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        round_.model_version_id = version.id
+        round_.metrics = {**round_.metrics, "model": metrics}
+        return version.id
+
+
+def _load(runtime: Runtime, key: str) -> torch.nn.Module:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        path.write_bytes(runtime.storage.get(key))
+        model, _ = load_checkpoint(path, device="auto")
+    return model
