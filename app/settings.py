@@ -99,7 +99,9 @@ class Settings(BaseSettings):
         "generated and written to DATA_DIR/initial-admin-password.txt.",
     )
     queue_name: str = Field("samdsk", description="Celery queue the API sends jobs to.")
-    worker_concurrency: int = Field(1, description="Processes per worker started by `run`.")
+    worker_concurrency: int = Field(
+        2, description="Processes per worker: one can train while another makes proposals."
+    )
 
     @field_validator("sam_checkpoint", "encoder_weights", mode="before")
     @classmethod

@@ -115,9 +115,17 @@ class ExperimentResult:
         return {
             "settings": self.config.to_dict(),
             "proposals": self.proposals,
+            "weights": {
+                "model_encoder": self.config.model.encoder_weights_path or "random init",
+                "proposals": self.proposals["describe"],
+            },
             "split": {**asdict(self.data.split), "test_count": len(self.data.test)},
             "arms": {
-                key: {"name": ARMS[key], "rounds": [asdict(row) for row in arm.rows]}
+                key: {
+                    "name": ARMS[key],
+                    "final_test_dice": arm.rows[-1].test_dice,
+                    "rounds": [asdict(row) for row in arm.rows],
+                }
                 for key, arm in self.arms.items()
             },
             "samdsk_rounds": [

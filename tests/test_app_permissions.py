@@ -18,6 +18,7 @@ from app.main import create_app
 from app.models import Role
 from app.runtime import Runtime
 from tests.accounts import PASSWORD, bearer, make_user
+from tests.review_world import make_round_with_candidates, truth_mask
 from tests.uploads import real_image
 
 ROLES = ("anonymous", "outsider", "viewer", "annotator", "reviewer", "admin", "superuser")
@@ -33,6 +34,7 @@ class World:
     project_id: int
     image_id: int
     job_id: int
+    candidate_id: int
     mask: bytes
     image_path: Path
 
@@ -191,6 +193,79 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
 }
 
 
+def _c(w: World) -> str:
+    return f"{_p(w)}/candidates/{w.candidate_id}"
+
+
+def _cancel_a_running_round(w: World, role: str) -> httpx.Response:
+    started = w.call("superuser", "POST", f"{_p(w)}/rounds", json={})
+    assert started.status_code == 201, started.text
+    return w.call(role, "POST", f"{_p(w)}/rounds/{started.json()['number']}/cancel")
+
+
+ROUND_ROWS: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
+    ("POST", "/api/v1/projects/{project_id}/rounds"): (
+        lambda w, r: w.call(r, "POST", f"{_p(w)}/rounds", json={"model": {"steps": 1}}),
+        _expect("admin"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/rounds"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/rounds"),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/rounds/{number}"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/rounds/1"),
+        _expect("viewer"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/rounds/{number}/cancel"): (
+        _cancel_a_running_round,
+        _expect("admin"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/rounds/{number}/statistics"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/rounds/1/statistics"),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/status"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/status"),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/review-queue"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/review-queue"),
+        _expect("viewer"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/review-queue/accept-above"): (
+        lambda w, r: w.call(
+            r, "POST", f"{_p(w)}/review-queue/accept-above", json={"threshold": 0.5}
+        ),
+        _expect("reviewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/candidates/{candidate_id}"): (
+        lambda w, r: w.call(r, "GET", _c(w)),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/candidates/{candidate_id}/mask"): (
+        lambda w, r: w.call(r, "GET", f"{_c(w)}/mask"),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/candidates/{candidate_id}/overlay"): (
+        lambda w, r: w.call(r, "GET", f"{_c(w)}/overlay"),
+        _expect("viewer"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/candidates/{candidate_id}/accept"): (
+        lambda w, r: w.call(r, "POST", f"{_c(w)}/accept"),
+        _expect("reviewer"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/candidates/{candidate_id}/reject"): (
+        lambda w, r: w.call(r, "POST", f"{_c(w)}/reject", json={"reason": "wrong organ"}),
+        _expect("reviewer"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/candidates/{candidate_id}/edit"): (
+        lambda w, r: w.call(r, "POST", f"{_c(w)}/edit", files={"file": ("m.png", w.mask)}),
+        _expect("reviewer"),
+    ),
+}
+MATRIX.update(ROUND_ROWS)
+
+
 def _own_token_id(world: World, role: str) -> int:
     if role not in world.tokens:
         return 1
@@ -220,12 +295,16 @@ def world(runtime: Runtime) -> Iterator[World]:
         for role in Role:
             tokens[role.value] = make_user(runtime, role.value, roles={project_id: role})[1]
         tokens["outsider"] = make_user(runtime, "outsider")[1]
+        made = make_round_with_candidates(
+            runtime, project_id, [body["image"]["id"]], [0.93], [truth_mask(mask_path)]
+        )
         yield World(
             client=client,
             tokens=tokens,
             project_id=project_id,
             image_id=body["image"]["id"],
             job_id=body["job_id"],
+            candidate_id=made.candidate_ids[0],
             mask=mask,
             image_path=image_path,
         )

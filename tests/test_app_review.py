@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -21,10 +22,15 @@ from tests.uploads import create_project, png_bytes, real_image, state_snapshot,
 SCORES = [0.95, 0.72, 0.99, 0.4, 0.95]
 
 
+class Reviewed(NamedTuple):
+    project_id: int
+    image_ids: list[int]
+    made: MadeRound
+    masks: list[np.ndarray]
+
+
 @pytest.fixture
-def reviewed(
-    client: TestClient, runtime: Runtime
-) -> tuple[int, list[int], MadeRound, list[np.ndarray]]:
+def reviewed(client: TestClient, runtime: Runtime) -> Reviewed:
     project = create_project(client, knowledge={"foreground": {"min_regions": 1, "max_regions": 3}})
     project_id = int(project["id"])  # type: ignore[call-overload]
     image_ids, masks = [], []
@@ -33,11 +39,11 @@ def reviewed(
         image_ids.append(int(upload(client, project_id, image_path)["image"]["id"]))  # type: ignore[index]
         masks.append(truth_mask(mask_path))
     made = make_round_with_candidates(runtime, project_id, image_ids, SCORES, masks)
-    return project_id, image_ids, made, masks
+    return Reviewed(project_id, image_ids, made, masks)
 
 
-def test_queue_ranked_filtered_and_paged(client: TestClient, reviewed: tuple) -> None:  # type: ignore[type-arg]
-    project_id, _, made, _ = reviewed
+def test_queue_ranked_filtered_and_paged(client: TestClient, reviewed: Reviewed) -> None:
+    project_id = reviewed.project_id
     url = f"/api/v1/projects/{project_id}/review-queue"
     full = client.get(url).json()
     assert full["count"] == 5
@@ -58,7 +64,7 @@ def test_queue_ranked_filtered_and_paged(client: TestClient, reviewed: tuple) ->
     assert client.get(url, params={"cursor": "garbage!"}).status_code == 422
 
 
-def test_accept_reject_edit_with_provenance(client: TestClient, reviewed: tuple) -> None:  # type: ignore[type-arg]
+def test_accept_reject_edit_with_provenance(client: TestClient, reviewed: Reviewed) -> None:
     project_id, image_ids, made, masks = reviewed
     base = f"/api/v1/projects/{project_id}"
     accepted = client.post(f"{base}/candidates/{made.candidate_ids[0]}/accept")
@@ -95,7 +101,7 @@ def test_accept_reject_edit_with_provenance(client: TestClient, reviewed: tuple)
 def test_second_decision_is_conflict_and_changes_nothing(
     client: TestClient,
     runtime: Runtime,
-    reviewed: tuple,  # type: ignore[type-arg]
+    reviewed: Reviewed,
 ) -> None:
     project_id, _, made, _ = reviewed
     url = f"/api/v1/projects/{project_id}/candidates/{made.candidate_ids[0]}"
@@ -108,7 +114,7 @@ def test_second_decision_is_conflict_and_changes_nothing(
 
 
 @pytest.mark.parametrize("database_url", ["postgres", "sqlite"], indirect=True)
-def test_concurrent_decisions_exactly_one_wins(runtime: Runtime, reviewed: tuple) -> None:  # type: ignore[type-arg]
+def test_concurrent_decisions_exactly_one_wins(runtime: Runtime, reviewed: Reviewed) -> None:
     project_id, _, made, _ = reviewed
     tokens = [make_user(runtime, f"rev{i}", roles={project_id: Role.REVIEWER})[1] for i in range(2)]
     url = f"/api/v1/projects/{project_id}/candidates/{made.candidate_ids[3]}/accept"
@@ -132,9 +138,9 @@ def test_concurrent_decisions_exactly_one_wins(runtime: Runtime, reviewed: tuple
 
 
 def test_accept_above_is_one_transaction_and_idempotent(
-    client: TestClient, reviewed: tuple
-) -> None:  # type: ignore[type-arg]
-    project_id, image_ids, _, _ = reviewed
+    client: TestClient, reviewed: Reviewed
+) -> None:
+    project_id = reviewed.project_id
     url = f"/api/v1/projects/{project_id}/review-queue/accept-above"
     assert client.post(url, json={"threshold": 0.9}).json() == {"accepted": 3}
     assert client.post(url, json={"threshold": 0.9}).json() == {"accepted": 0}
@@ -144,7 +150,9 @@ def test_accept_above_is_one_transaction_and_idempotent(
     assert status["labeled"] == 3 and status["pending_candidates"] == 2
 
 
-def test_bad_ids_and_masks_are_4xx(client: TestClient, runtime: Runtime, reviewed: tuple) -> None:  # type: ignore[type-arg]
+def test_bad_ids_and_masks_are_4xx(
+    client: TestClient, runtime: Runtime, reviewed: Reviewed
+) -> None:
     project_id, _, made, masks = reviewed
     other = create_project(client, name="other")
     base = f"/api/v1/projects/{project_id}"

@@ -39,22 +39,31 @@ def test_propose_writes_an_overlay_and_prints_the_count(
     assert _png_size(out)[0] > 100
 
 
+def _match_score(
+    image: Path, probability: Path, out: Path, capsys: pytest.CaptureFixture[str]
+) -> float:
+    argv = ["match", str(image), "--probability", str(probability), "--size", "128"]
+    assert main([*argv, "--knowledge", "ph2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "class 1: proposals [" in printed
+    return float(printed.split("match score ")[1].split()[0])
+
+
 def test_match_against_a_probability_png_prints_the_score(
     real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     image, mask = real_pair
-    # The true mask, softened, stands in for a good model's probability map.
-    truth = np.asarray(Image.open(mask).convert("L"), dtype=np.float32)
-    probability = tmp_path / "probability.png"
-    Image.fromarray((truth * 0.8 + 20).astype(np.uint8)).save(probability)
+    # The true mask, softened, stands in for a good model's map; a flat 0.1 for a model that
+    # sees no lesion anywhere (no region is relevant enough to be chosen).
+    truth = np.asarray(Image.open(mask).convert("L"), dtype=np.float32) / 255.0
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    Image.fromarray((truth * 200 + 25).astype(np.uint8)).save(good)
+    Image.fromarray(np.full(truth.shape, 25, dtype=np.uint8)).save(bad)
     out = tmp_path / "match.png"
-    argv = ["match", str(image), "--probability", str(probability), "--size", "128"]
-    assert main([*argv, "--knowledge", "ph2", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    score = float(printed.split("match score ")[1].split()[0])
-    assert 0.5 < score <= 1.0  # a good map of one lesion matches well
-    assert "class 1: proposals [" in printed
+    good_score = _match_score(image, good, out, capsys)
     assert _png_size(out)[0] > 100
+    bad_score = _match_score(image, bad, tmp_path / "bad_match.png", capsys)
+    assert bad_score == 0.0 < good_score <= 1.0
 
 
 def test_match_against_a_npy_map_and_custom_knowledge(

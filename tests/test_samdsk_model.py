@@ -138,12 +138,15 @@ def test_loader_workers_do_not_change_the_batches() -> None:
     assert train_model(train, workers).history == inline
 
 
-def test_samples_of_weight_zero_do_not_influence_training() -> None:
+def test_samples_of_weight_zero_do_not_influence_training(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     human = disc_samples(6, 64, seed=0)
     machine = [TrainingSample(s.image, ~s.mask, weight=0.0) for s in disc_samples(4, 64, 5)]
     alone = train_model(human, TINY)
-    mixed = train_model(human + machine, TINY)
+    mixed = train_model(human + machine, TINY, show_progress_bar=True)
     assert mixed.history == alone.history
+    assert "3/3" in capsys.readouterr().err  # the progress bar reached the last step
     with pytest.raises(ConfigError, match="weight > 0"):
         train_model(machine, TINY)
 

@@ -37,7 +37,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """Starts ``celery worker`` and waits until it reports ready; collects its log."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *, new_session: bool = False) -> None:
         self.log_path = log_path
         self._ready = threading.Event()
         self._lines: list[str] = []
@@ -48,6 +48,7 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             cwd=Path(__file__).resolve().parents[1],
+            start_new_session=new_session,  # its own process group, so it can be killed whole
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -36,7 +36,8 @@ class ModelConfig:
         inference.
     amp: bf16 autocast, used only on CUDA; the CPU always computes in float32.
     device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    machine_label_weight: loss weight of machine-made labels relative to human ones (1.0).
+    machine_label_weight: the ``TrainingSample.weight`` that callers give machine-made labels
+        (human labels weigh 1.0); 0 leaves machine labels out of training.
     val_every: validate every N steps and keep the weights with the best validation Dice.
     num_workers: data-loader worker processes that prepare and augment batches (0 = inline).
     """

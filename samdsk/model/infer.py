@@ -48,6 +48,8 @@ def predict_probabilities(
     images: H x W x 3 uint8 RGB, any sizes. Each is resized to ``config.input_size``; the
     logits are resized back bilinearly before the sigmoid. Returns one C x H x W float32 array
     in [0, 1] per image, at that image's original H x W. The model's train/eval mode is kept.
+    Runs with torch's current thread count; on a shared CPU, callers set it from
+    ``threads.cpu_thread_budget()`` around a whole prediction job.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
