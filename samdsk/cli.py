@@ -23,8 +23,6 @@ from samdsk.model import ModelConfig
 if TYPE_CHECKING:
     from samdsk.proposals import ProposalCache, ProposalSource
 
-COMMANDS = ("experiment", "train", "propose", "match")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one method command; see ``samdsk --help``."""
@@ -46,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="samdsk",
         description="SamDSK: segmentation from few labels with region proposals and domain "
-        "knowledge. Service commands (run, api, worker, migrate) are listed by 'samdsk run -h'.",
+        "knowledge. The service commands (run, api, worker, migrate, ...) have their own help.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     experiment = sub.add_parser("experiment", help="compare supervised, self-training, SamDSK")
@@ -92,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    from samdsk.dataset import find_pairs
     from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
 
     started = time.perf_counter()
+    find_pairs(args.data)  # fail on a wrong folder before loading any proposal source
     knowledge = args.knowledge or PRESETS.get(args.data.resolve().name, ClassKnowledge())
     config = ExperimentConfig(
         data=args.data,
@@ -109,7 +109,7 @@ def _experiment(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_images=args.max_images,
     )
-    source, cache = _proposal_source(args)
+    source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)
     print(f"knowledge: {knowledge.to_dict()}")
     result = run_experiment(config, source, cache=cache, log=print, show_progress_bar=True)
@@ -160,7 +160,7 @@ def _propose(args: argparse.Namespace) -> int:
 
     image = _read_image(args.image, args.size)
     source, cache = _proposal_source(args)
-    proposals = source.propose(image) if cache is None else cache.get_or_compute(source, image)
+    proposals = source.propose(image) if cache is None else cache.get_or_compute(image, source)
     drawn = plot_proposals(image, proposals, args.out, top=args.top)
     print(f"{len(proposals)} proposals ({source.name}); drew the best {drawn} in {args.out}")
     return 0
@@ -180,9 +180,9 @@ def _match(args: argparse.Namespace) -> int:
         maps = read_probability(args.probability, image.shape[:2])
     knowledge = (args.knowledge or ClassKnowledge(),) * maps.shape[0]
     source, cache = _proposal_source(args)
-    proposals = source.propose(image) if cache is None else cache.get_or_compute(source, image)
+    proposals = source.propose(image) if cache is None else cache.get_or_compute(image, source)
     match = match_classes(proposals, maps, knowledge)
-    plot_match(image, proposals, match, args.out)
+    plot_match(image, proposals, match, args.out, probability=maps)
     print(f"match score {match.score:.4f} from {len(proposals)} proposals ({source.name})")
     for number, found in enumerate(match.per_class, start=1):
         print(f"class {number}: proposals {list(found.chosen)}, score {found.score:.4f}")
@@ -216,22 +216,31 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
     )
 
 
-def _proposal_source(args: argparse.Namespace) -> tuple[ProposalSource, ProposalCache | None]:
+def _proposal_source(
+    args: argparse.Namespace, default_cache: Path | None = None
+) -> tuple[ProposalSource, ProposalCache | None]:
     from samdsk.proposals import ProposalCache, build_proposal_source
 
-    source = build_proposal_source(
-        args.proposals,
-        checkpoint=args.sam_checkpoint,
-        model_type=args.sam_model,
-        device=args.proposal_device,
-    )
+    options: dict[str, object] = {}
+    if args.proposals == "sam":
+        if args.sam_checkpoint is None:
+            raise ConfigError("--proposals sam needs --sam-checkpoint PATH (a SAM weight file)")
+        options = {
+            "checkpoint": args.sam_checkpoint,
+            "model_type": args.sam_model,
+            "device": args.proposal_device,
+        }
+    source = build_proposal_source(args.proposals, **options)
     if args.proposals == "offline":
         print("=" * 72)
         print("WARNING: OFFLINE PROPOSALS (no SAM): " + source.describe())
         print("=" * 72)
     else:
         print(f"proposals: {source.describe()}")
-    return source, None if args.cache is None else ProposalCache(args.cache)
+    folder = args.cache or default_cache
+    if folder is not None:
+        print(f"proposal cache: {folder}")
+    return source, None if folder is None else ProposalCache(folder)
 
 
 def _print_weights(path: str | None) -> None:
@@ -259,7 +268,9 @@ def _add_proposal_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sam-checkpoint", type=Path, help="SAM weight file (for --proposals sam)")
     group.add_argument("--sam-model", default="vit_b", help="SAM model type: vit_b, vit_l, vit_h")
     group.add_argument("--proposal-device", default="auto", help="device of SAM")
-    group.add_argument("--cache", type=Path, help="folder to cache proposals in")
+    group.add_argument(
+        "--cache", type=Path, help="folder to cache proposals in (experiment: OUT/proposal_cache)"
+    )
 
 
 def _add_knowledge(parser: argparse.ArgumentParser, default: str) -> None:

@@ -72,6 +72,14 @@ class ExperimentConfig:
             raise ConfigError("the experiment reads one-class masks; use num_classes=1")
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
+        # The round settings are checked here too, so a bad value fails before any training.
+        RoundConfig(
+            model=self.model,
+            knowledge=(self.knowledge,),
+            threshold=self.threshold,
+            max_rounds=self.rounds,
+            max_new_per_round=self.max_new_per_round,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -319,7 +327,8 @@ def _samdsk_arm(
     rows, labels = [replace(first, arm="C")], list(runner.human)
     for number, result in enumerate(results, start=1):
         cands = result.candidates
-        chosen = [rank for rank, c in enumerate(cands) if c.index in set(result.accepted)]
+        taken = set(result.accepted)
+        chosen = [rank for rank, c in enumerate(cands) if c.index in taken]
         own = predict_in_batches(result.trained, [runner.pool_images[i] for i in result.accepted])
         added = added_stats(
             [c.score for c in cands],

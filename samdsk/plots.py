@@ -15,12 +15,14 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from samdsk.matching import MultiClassMatch
 from samdsk.types import Proposals
 
 MACHINE_COLOUR = "lime"
 TRUTH_COLOUR = "red"
+PROBABILITY_COLOUR = "cyan"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def plot_test_dice(curves: Mapping[str, Sequence[tuple[int, float]]], path: Path
         if points:
             rounds, values = zip(*points, strict=True)
             ax.plot(rounds, values, marker="o", label=arm)
-    ax.set_xlabel("round (machine labels added so far)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("round (machine labels added this many times)")
     ax.set_ylabel("test Dice (mean per image)")
     ax.set_ylim(0.0, 1.0)
     ax.grid(alpha=0.3)
@@ -99,26 +102,40 @@ def plot_proposals(image: np.ndarray, proposals: Proposals, path: Path, top: int
     return len(order)
 
 
-def plot_match(image: np.ndarray, proposals: Proposals, match: MultiClassMatch, path: Path) -> None:
-    """The chosen proposals of each class (green; other candidates thin grey) over the image,
-    with the match score in the title."""
+def plot_match(
+    image: np.ndarray,
+    proposals: Proposals,
+    match: MultiClassMatch,
+    path: Path,
+    probability: np.ndarray | None = None,
+) -> None:
+    """The chosen proposals (green) over an H x W x 3 uint8 image, the match score in the
+    title; with ``probability`` (C x H x W in [0, 1]) its 0.5 level too (dashed cyan)."""
     figure, ax = _figure(6.0, 6.0 * image.shape[0] / image.shape[1])
     ax.imshow(image)
-    chosen = {i for m in match.per_class for i in m.chosen}
-    for i in range(len(proposals)):
-        if i not in chosen:
-            _contour(ax, proposals.masks[i], "0.7", width=0.5)
-    for i in sorted(chosen):
+    if probability is not None:
+        for channel in probability:
+            _contour(ax, channel > 0.5, PROBABILITY_COLOUR, width=1.0, style="dashed")
+    chosen = sorted({i for m in match.per_class for i in m.chosen})
+    for i in chosen:
         _contour(ax, proposals.masks[i], MACHINE_COLOUR, width=2.0)
-    ax.set_title(f"match score {match.score:.3f}; chosen proposals {sorted(chosen)}")
+    ax.set_title(f"match score {match.score:.3f}; chosen proposals {chosen}", fontsize="medium")
     ax.set_axis_off()
     _save(figure, path)
 
 
-def _contour(ax: Axes, mask: np.ndarray, colour: object, width: float = 1.5) -> None:
+def _contour(
+    ax: Axes, mask: np.ndarray, colour: object, width: float = 1.5, style: str = "solid"
+) -> None:
     # An empty or full mask has no boundary; matplotlib would warn about missing levels.
     if mask.any() and not mask.all():
-        ax.contour(mask.astype(np.float32), levels=[0.5], colors=[colour], linewidths=width)
+        ax.contour(
+            mask.astype(np.float32),
+            levels=[0.5],
+            colors=[colour],
+            linewidths=width,
+            linestyles=style,
+        )
 
 
 def _new_figure(width: float, height: float) -> Figure:

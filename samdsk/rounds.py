@@ -270,7 +270,7 @@ def propose_all(
     found: list[Proposals] = []
     for image in tqdm(images, desc="proposals", unit="image", disable=not show_progress_bar):
         found.append(
-            source.propose(image) if cache is None else cache.get_or_compute(source, image)
+            source.propose(image) if cache is None else cache.get_or_compute(image, source)
         )
         if progress is not None:
             progress("propose", len(found) / len(images))
