@@ -72,8 +72,11 @@ class ExperimentConfig:
             raise ConfigError("the experiment reads one-class masks; use num_classes=1")
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
-        # The round settings are checked here too, so a bad value fails before any training.
-        RoundConfig(
+        self.round_config()  # checks the round settings before any training starts
+
+    def round_config(self) -> RoundConfig:
+        """The settings of SamDSK's rounds (arm C)."""
+        return RoundConfig(
             model=self.model,
             knowledge=(self.knowledge,),
             threshold=self.threshold,
@@ -306,19 +309,12 @@ def _samdsk_arm(
 ) -> ArmRun:
     """Arm C: ``run_samdsk`` from the supervised model, then one row per round."""
     config = runner.config
-    round_config = RoundConfig(
-        model=config.model,
-        knowledge=(config.knowledge,),
-        threshold=config.threshold,
-        max_rounds=config.rounds,
-        max_new_per_round=config.max_new_per_round,
-    )
     results = run_samdsk(
         runner.human,
         runner.pool_images,
         source,
         cache,
-        round_config,
+        config.round_config(),
         val=runner.val,
         first_model=base,
         on_round=lambda r: runner.log(f"C round {r.number}: {len(r.accepted)} accepted"),

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from samdsk.proposals import build_proposal_source
 
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
 from samdsk.experiment_report import json_ready
 from samdsk.knowledge import PRESETS
 from samdsk.model import ModelConfig
+from samdsk.proposals import build_proposal_source
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY_MODEL = ModelConfig(
@@ -138,3 +138,33 @@ def test_experiment_on_real_images_writes_report_csvs_and_plots(tmp_path: Path) 
     for plot in ("test_dice.png", "match_scores.png", "accepted_labels.png"):
         with Image.open(tmp_path / "out" / plot) as image:
             assert image.size[0] > 100
+
+
+@pytest.mark.slow
+def test_experiment_stops_both_machine_label_arms_when_samdsk_accepts_nothing(
+    tmp_path: Path,
+) -> None:
+    data = SHARED_DATA / "ph2"
+    if not data.is_dir():
+        pytest.skip(f"real data not found at {data}")
+    config = ExperimentConfig(
+        data=data,
+        model=TINY_MODEL,
+        knowledge=PRESETS["ph2"],
+        labeled_fraction=0.4,
+        rounds=3,
+        size=64,
+        threshold=1.0,  # no tiny model's map matches a union of proposals perfectly
+        max_images=8,
+    )
+    report = write_outputs(run_experiment(config, build_proposal_source("offline")), tmp_path)
+    samdsk_rows = report["arms"]["C"]["rounds"]
+    assert [(row["round"], row["added"], row["stopped"]) for row in samdsk_rows] == [
+        (0, 0, False),
+        (1, 0, True),
+    ]
+    assert samdsk_rows[1]["test_dice"] == samdsk_rows[0]["test_dice"]
+    assert samdsk_rows[1]["scored"] == len(report["split"]["unlabeled"])
+    assert len(report["arms"]["B"]["rounds"]) == 1
+    assert [r["accepted"] for r in report["samdsk_rounds"]] == [[]]
+    assert (tmp_path / "accepted_labels.png").is_file()

@@ -67,9 +67,7 @@ def test_load_sam_loads_the_checkpoint_weights_and_logs_them(
     assert "vit_tiny" in caplog.text and _sha(checkpoint)[:12] in caplog.text
 
 
-def test_sam_source_proposes_masks_of_the_image_size(
-    checkpoint: Path, image: np.ndarray
-) -> None:
+def test_sam_source_proposes_masks_of_the_image_size(checkpoint: Path, image: np.ndarray) -> None:
     source = build_proposal_source("sam", checkpoint=checkpoint, model_type="vit_tiny", **FAST)
     assert isinstance(source, ProposalSource) and source.name == "sam"
     proposals = source.propose(image)

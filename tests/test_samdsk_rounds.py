@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from samdsk.proposals import ProposalCache, ProposalSource, build_proposal_source
 
 from samdsk.errors import ConfigError
 from samdsk.knowledge import ClassKnowledge
 from samdsk.model import ModelConfig, TrainingSample, train_model
 from samdsk.model.train import TrainResult
+from samdsk.proposals import ProposalCache, ProposalSource, build_proposal_source
 from samdsk.rounds import RoundConfig, machine_labels, run_round, run_samdsk
 from samdsk.types import Proposals
 

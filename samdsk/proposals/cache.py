@@ -58,7 +58,8 @@ class ProposalCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            # Open the file here: np.load leaks its own handle when the archive is damaged.
+            with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
                 if str(stored["key"]) != key_text:
                     logger.warning("cache file %s belongs to another key; ignored", path)
                     return None
@@ -86,7 +87,7 @@ class ProposalCache:
                     out,
                     key=np.array(_key_text(image_hash, source)),
                     shape=np.array([count, height, width], dtype=np.int64),
-                    masks=np.packbits(proposals.masks.reshape(count, -1), axis=1),
+                    masks=np.packbits(proposals.masks.reshape(count, height * width), axis=1),
                     scores=proposals.scores.astype(np.float32),
                     source=np.array(proposals.source),
                 )
