@@ -122,25 +122,41 @@ def _candidate_mask(
     )
 
 
-def accept(
-    *, session: Session, storage: Storage, project: Project, candidate: Candidate, user: User | None
+def _decide_with_label(
+    session: Session,
+    storage: Storage,
+    project: Project,
+    candidate: Candidate,
+    user: User | None,
+    corrected: np.ndarray | None,
 ) -> Label:
-    _claim_decision(session, candidate, CandidateStatus.ACCEPTED, user)
+    """Accept (``corrected`` None) or edit: claim the decision, then append the label version
+    with its provenance; an edit also records its Dice against the machine mask."""
+    status = CandidateStatus.ACCEPTED if corrected is None else CandidateStatus.EDITED
+    _claim_decision(session, candidate, status, user)
     image = session.get(Image, candidate.image_id)
     assert image is not None  # a foreign key guarantees it
-    mask = _candidate_mask(storage, candidate, image, len(project.class_names))
+    machine = _candidate_mask(storage, candidate, image, len(project.class_names))
+    if corrected is not None:
+        candidate.edit_dice = mask_dice(machine, corrected)
     label = add_label(
         session=session,
         storage=storage,
         image=image,
-        mask=mask,
-        source=LabelSource.MACHINE,
+        mask=machine if corrected is None else corrected,
+        source=LabelSource.MACHINE if corrected is None else LabelSource.EDITED,
         author=user,
         round_id=candidate.round_id,
         candidate_id=candidate.id,
     )
     candidate.label_id = label.id
     return label
+
+
+def accept(
+    *, session: Session, storage: Storage, project: Project, candidate: Candidate, user: User | None
+) -> Label:
+    return _decide_with_label(session, storage, project, candidate, user, None)
 
 
 def reject(*, session: Session, candidate: Candidate, user: User, reason: str) -> Candidate:
@@ -159,23 +175,7 @@ def edit(
     mask: np.ndarray,
 ) -> Label:
     """Accept a corrected mask; records the Dice between the machine mask and the edit."""
-    _claim_decision(session, candidate, CandidateStatus.EDITED, user)
-    image = session.get(Image, candidate.image_id)
-    assert image is not None
-    machine = _candidate_mask(storage, candidate, image, len(project.class_names))
-    candidate.edit_dice = mask_dice(machine, mask)
-    label = add_label(
-        session=session,
-        storage=storage,
-        image=image,
-        mask=mask,
-        source=LabelSource.EDITED,
-        author=user,
-        round_id=candidate.round_id,
-        candidate_id=candidate.id,
-    )
-    candidate.label_id = label.id
-    return label
+    return _decide_with_label(session, storage, project, candidate, user, mask)
 
 
 def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
