@@ -11,7 +11,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from samdsk.proposals import ProposalSource, build_proposal_source
 from sqlalchemy import select
 
 from app.db import session_scope
@@ -19,6 +18,7 @@ from app.models import Image, Job, JobStatus, Project, Round
 from app.runtime import Runtime
 from app.services.dispatch import dispatch_jobs
 from app.services.jobs import FINISHED, create_job
+from samdsk.proposals import ProposalSource, build_proposal_source
 from samdsk.types import Proposals
 from workers.rounds.data import load_rgb
 from workers.runner import JobContext, run_job
