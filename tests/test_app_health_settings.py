@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from app.main import create_app
-from app.runtime import build_runtime
 from app.settings import DEVELOPMENT_SECRET_KEY, Settings
 from tests.conftest import TEST_SECRET
 
@@ -30,7 +29,7 @@ def test_health_ok_names_backends_and_weights(client: TestClient) -> None:
 def test_health_names_a_configured_checkpoint(settings: Settings, tmp_path: Path) -> None:
     settings.sam_checkpoint = tmp_path / "sam_vit_h.pth"
     settings.sam_model = "vit_h"
-    with TestClient(create_app(runtime=build_runtime(settings))) as client:
+    with TestClient(create_app(settings)) as client:
         body = client.get("/api/v1/health").json()
     assert body["proposal_source"] == "sam"
     assert "vit_h" in body["proposal_weights"] and "FILE NOT FOUND" in body["proposal_weights"]
@@ -42,7 +41,7 @@ def test_health_degraded_when_database_and_broker_unreachable(
 ) -> None:
     settings.database_url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     settings.broker_url = "redis://127.0.0.1:1/0"
-    with TestClient(create_app(runtime=build_runtime(settings))) as client:
+    with TestClient(create_app(settings)) as client:
         response = client.get("/api/v1/health")
     assert response.status_code == 503
     body = response.json()

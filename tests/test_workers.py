@@ -85,6 +85,7 @@ def test_upload_job_succeeds_on_real_worker(
         assert len(image["statistics"]["channels"]) == 3
         thumbnail = client.get(f"{image_url}/thumbnail")
         assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\x89PNG")
+    runtime.close()
 
 
 def _upload_without_dispatch(runtime: Runtime, client: TestClient) -> tuple[int, int]:
