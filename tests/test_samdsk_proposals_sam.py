@@ -155,6 +155,7 @@ def test_default_source_without_checkpoint_is_offline_and_warns(
     caplog.set_level(logging.WARNING)
     source = default_proposal_source(None)
     assert source.name == "offline"
+    assert default_proposal_source("").name == "offline"  # an empty setting is no checkpoint
     assert "NO SAM checkpoint" in source.describe()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("NO SAM CHECKPOINT CONFIGURED" in r.getMessage() for r in warnings)

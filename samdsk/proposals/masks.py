@@ -41,24 +41,64 @@ def boundary_contrast(masks: np.ndarray, edge_h: np.ndarray, edge_v: np.ndarray)
     return out
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """H x W bool mask with every background pocket not connected to the image border filled."""
-    background, count = ndi.label(~mask)
-    if count == 0:
-        return mask.copy()
-    edge = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
-    outside = np.zeros(count + 1, dtype=bool)
-    outside[edge] = True
-    outside[0] = True  # label 0 is the mask itself
-    filled: np.ndarray = mask | ~outside[background]
+def ring_contrast(
+    masks: np.ndarray, features: np.ndarray, width: int = 5, stride: int = 2
+) -> np.ndarray:
+    """CIELAB distance between each mask's mean colour and the mean colour of the ring of
+    pixels up to ``width`` pixels outside it: N float64 (0 for an empty mask or ring).
+
+    features: H x W x C float (e.g. CIELAB). A lesion differs from the tissue right around
+    it even where the image as a whole holds other structures of its colour. Measured on
+    every ``stride``-th pixel of every ``stride``-th row, which is 4x cheaper at stride 2.
+    """
+    out = np.zeros(len(masks), dtype=np.float64)
+    sampled = features[::stride, ::stride]
+    colours = sampled.reshape(-1, sampled.shape[2]).astype(np.float32)
+    reach = 2 * max(1, round(width / stride)) + 1
+    for start in range(0, len(masks), _CHUNK):
+        part = masks[start : start + _CHUNK, ::stride, ::stride]
+        ring = ndi.maximum_filter(part, size=(1, reach, reach)) & ~part
+        inside = part.reshape(len(part), -1)
+        ring = ring.reshape(len(part), -1)
+        count_in = inside.sum(axis=1, dtype=np.float64)
+        count_ring = ring.sum(axis=1, dtype=np.float64)
+        mean_in = (inside.astype(np.float32) @ colours) / np.maximum(count_in, 1.0)[:, None]
+        mean_ring = (ring.astype(np.float32) @ colours) / np.maximum(count_ring, 1.0)[:, None]
+        gap = np.linalg.norm(mean_in - mean_ring, axis=1)
+        valid = (count_in > 0) & (count_ring > 0)
+        out[start : start + len(part)] = np.where(valid, gap, 0.0)
+    return out
+
+
+def fill_holes(masks: np.ndarray) -> np.ndarray:
+    """N x H x W bool masks with every background pocket that does not reach the image border
+    filled. Each mask is labelled only within its bounding box: a pocket is a hole exactly
+    when it does not touch the box's edge."""
+    filled = masks.copy()
+    for mask in filled:
+        rows = np.nonzero(mask.any(axis=1))[0]
+        cols = np.nonzero(mask.any(axis=0))[0]
+        if len(rows) == 0:
+            continue
+        box = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        background, count = ndi.label(~box)
+        if count == 0:
+            continue
+        sides = [background[0], background[-1], background[:, 0], background[:, -1]]
+        outside = np.zeros(count + 1, dtype=bool)
+        outside[np.concatenate(sides)] = True
+        outside[0] = True  # label 0 is the mask itself
+        box |= ~outside[background]  # box is a view: this fills the mask in place
     return filled
 
 
 def convex_hull(mask: np.ndarray) -> np.ndarray:
-    """H x W bool convex hull of all pixels of a mask (pixels as unit squares).
+    """H x W bool: every pixel whose centre lies in the convex hull of the mask's pixel
+    centres (the mask itself where that hull is flat, e.g. a one-pixel-wide line).
 
-    Scan-line fill from the hull's half-planes: about 10x faster than rasterising a polygon,
+    Built row by row from the hull's half-planes: about 10x faster than rasterising a polygon,
     which matters because the offline source takes hulls of a few hundred masks per image.
+    Only each row's outermost pixels can be hull vertices, so only they go to Qhull.
     """
     rows = np.nonzero(mask.any(axis=1))[0]
     if len(rows) == 0:
@@ -66,11 +106,10 @@ def convex_hull(mask: np.ndarray) -> np.ndarray:
     inside = mask[rows]
     left = inside.argmax(axis=1)
     right = mask.shape[1] - 1 - inside[:, ::-1].argmax(axis=1)
-    ys = np.concatenate([rows - 0.5, rows + 0.5, rows - 0.5, rows + 0.5])
-    xs = np.concatenate([left - 0.5, left - 0.5, right + 0.5, right + 0.5])
+    points = np.stack([np.concatenate([rows, rows]), np.concatenate([left, right])], axis=1)
     try:
-        facets = ConvexHull(np.stack([ys, xs], axis=1).astype(np.float64)).equations
-    except QhullError:  # all corners on one line: a one-pixel-wide bar is its own hull
+        facets = ConvexHull(points.astype(np.float64)).equations
+    except QhullError:  # all centres on one line: the mask is its own hull
         return mask.copy()
     # Facet f keeps points with ny*y + nx*x + offset <= 0, i.e. a bound on x for each row.
     y = np.arange(rows[0], rows[-1] + 1, dtype=np.float64)
@@ -78,8 +117,8 @@ def convex_hull(mask: np.ndarray) -> np.ndarray:
     bound = (-offset - ny * y[None, :]) / np.where(nx == 0, 1.0, nx)
     upper = np.where(nx > 1e-12, bound, np.inf).min(axis=0)
     lower = np.where(nx < -1e-12, bound, -np.inf).max(axis=0)
-    first = np.clip(np.ceil(lower - 1e-9), 0, mask.shape[1]).astype(np.int64)
-    last = np.clip(np.floor(upper + 1e-9), -1, mask.shape[1] - 1).astype(np.int64)
+    first = np.clip(np.ceil(lower - 1e-6), 0, mask.shape[1]).astype(np.int64)
+    last = np.clip(np.floor(upper + 1e-6), -1, mask.shape[1] - 1).astype(np.int64)
     columns = np.arange(mask.shape[1])
     out = mask.copy()
     out[rows[0] : rows[-1] + 1] |= (columns >= first[:, None]) & (columns <= last[:, None])
@@ -104,16 +143,16 @@ def dedupe(masks: np.ndarray, scores: np.ndarray, max_iou: float) -> np.ndarray:
     similar = np.minimum(area[:, None], area[None, :]) > max_iou * large
     maybe = np.triu(similar & (_box_overlap(runs) > max_iou * large), k=1)
     flat = packed.reshape(len(order), -1)
+    first, second = np.nonzero(maybe)  # row-major: pairs come grouped by the better mask
+    duplicate = np.zeros(len(first), dtype=bool)
+    for start in range(0, len(first), 1024):
+        a, b = first[start : start + 1024], second[start : start + 1024]
+        inter = np.bitwise_count(flat[a] & flat[b]).sum(axis=1, dtype=np.float64)
+        duplicate[start : start + 1024] = inter > max_iou * (area[a] + area[b] - inter)
     keep = np.ones(len(order), dtype=bool)
-    for i in np.nonzero(maybe.any(axis=1))[0]:
-        if not keep[i]:
-            continue
-        others = np.nonzero(maybe[i] & keep)[0]
-        if len(others) == 0:
-            continue
-        inter = np.bitwise_count(flat[others] & flat[i]).sum(axis=1, dtype=np.float64)
-        iou = inter / (area[others] + area[i] - inter)
-        keep[others[iou > max_iou]] = False
+    for i, j in zip(first[duplicate].tolist(), second[duplicate].tolist(), strict=True):
+        if keep[i]:
+            keep[j] = False
     return order[keep]
 
 

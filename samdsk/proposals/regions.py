@@ -1,10 +1,11 @@
 """Families of candidate regions from classical segmentation, for the offline source.
 
 Each family is a label image and K candidate regions, each a set of its segments, with the
-regions' outline contrasts and areas; masks are built only for the regions that are kept. The
-families complement each other: graph-based segments and SLIC superpixels merged bottom-up
-under three criteria (selective search), flat graph-based segmentations at coarse scales, and
-connected components of multi-Otsu thresholds on lightness, colour and saturation.
+regions' colour contrasts to their surroundings and their areas; masks are built only for the
+regions that are kept. The families complement each other: graph-based segments and SLIC
+superpixels merged bottom-up under three criteria (selective search), flat graph-based
+segmentations at coarse scales, and connected components of multi-Otsu thresholds on
+lightness, colour and saturation.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy import sparse
 from skimage.color import rgb2hsv
 from skimage.filters import threshold_multiotsu
 from skimage.segmentation import felzenszwalb, slic
@@ -25,8 +27,9 @@ class Family:
     """Candidate regions drawn as unions of the segments of one label image.
 
     labels: H x W int64, segments 0..N-1. regions: K x N bool, row k marks region k's
-    segments. contrast: K float64, mean edge strength across each region's outline (neighbour
-    pairs on the image border do not count). area: K float64, fraction of the image covered.
+    segments. contrast: K float64, CIELAB distance between a region's mean colour and the mean
+    colour of the segments around it (weighted by shared outline length): the region-level
+    counterpart of ``masks.ring_contrast``. area: K float64, fraction of the image covered.
     Masks are built only on demand (``masks``): a family holds far more regions than survive.
     """
 
@@ -42,16 +45,28 @@ class Family:
 
 
 def make_family(
-    labels: np.ndarray, regions: np.ndarray, edges: tuple[np.ndarray, np.ndarray]
+    labels: np.ndarray, regions: np.ndarray, lab: np.ndarray, edges: tuple[np.ndarray, np.ndarray]
 ) -> Family:
-    """A ``Family`` with outline contrast and area computed on the region adjacency graph."""
+    """A ``Family`` with contrast and area computed on the region adjacency graph."""
     count = int(labels.max()) + 1
-    first, second, strength, pairs = adjacency(labels, edges[0], edges[1])
-    cut = regions[:, first] != regions[:, second]
-    outline = cut.astype(np.float64) @ pairs
-    contrast = (cut.astype(np.float64) @ strength) / np.maximum(outline, 1.0)
-    sizes = np.bincount(labels.ravel(), minlength=count).astype(np.float64)
-    return Family(labels, regions, contrast, (regions @ sizes) / labels.size)
+    flat = labels.ravel()
+    sizes = np.bincount(flat, minlength=count).astype(np.float64)
+    colour = (
+        np.stack(
+            [np.bincount(flat, weights=lab[..., c].ravel(), minlength=count) for c in range(3)], 1
+        )
+        / np.maximum(sizes, 1.0)[:, None]
+    )
+    first, second, _, shared = adjacency(labels, edges[0], edges[1])
+    outline = sparse.coo_matrix((shared, (first, second)), shape=(count, count)).tocsr()
+    inside = regions.astype(np.float64)
+    around = np.asarray((outline + outline.T) @ inside.T).T * (1.0 - inside)
+    weight = around.sum(axis=1)
+    ring = (around @ colour) / np.maximum(weight, 1e-9)[:, None]
+    area = inside @ sizes
+    mean = ((inside * sizes) @ colour) / np.maximum(area, 1.0)[:, None]
+    contrast = np.where(weight > 0, np.linalg.norm(mean - ring, axis=1), 0.0)
+    return Family(labels, regions, contrast, area / labels.size)
 
 
 def suppress_highlights(image: np.ndarray) -> np.ndarray:
@@ -87,13 +102,18 @@ def hierarchy_family(
     count = int(labels.max()) + 1
     stacks = [np.eye(count, dtype=bool)]
     stacks += [merge_regions(labels, lab, *edges, criterion, size_weight) for criterion in criteria]
-    regions = np.unique(np.concatenate(stacks), axis=0)
-    return make_family(labels, regions, edges)
+    regions = np.concatenate(stacks)
+    packed = np.packbits(regions, axis=1)
+    rows = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    regions = regions[np.sort(np.unique(rows, return_index=True)[1])]
+    return make_family(labels, regions, lab, edges)
 
 
-def segment_family(labels: np.ndarray, edges: tuple[np.ndarray, np.ndarray]) -> Family:
+def segment_family(
+    labels: np.ndarray, lab: np.ndarray, edges: tuple[np.ndarray, np.ndarray]
+) -> Family:
     """Each segment of an H x W int label image (0..N-1) as one candidate."""
-    return make_family(labels, np.eye(int(labels.max()) + 1, dtype=bool), edges)
+    return make_family(labels, np.eye(int(labels.max()) + 1, dtype=bool), lab, edges)
 
 
 def graph_segments(image: np.ndarray, scale: float, min_fraction: float) -> np.ndarray:
@@ -134,7 +154,7 @@ def threshold_families(
                 if len(big):
                     regions = np.zeros((len(big), count + 1), dtype=bool)
                     regions[np.arange(len(big)), big] = True
-                    families.append(make_family(components.astype(np.int64), regions, edges))
+                    families.append(make_family(components.astype(np.int64), regions, lab, edges))
     return families
 
 

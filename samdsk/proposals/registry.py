@@ -51,7 +51,7 @@ class ProposalSource(Protocol):
 def _build_offline(**settings: Any) -> ProposalSource:
     from samdsk.proposals.offline import OfflineProposalSource
 
-    if settings.get("checkpoint") is not None:
+    if settings.get("checkpoint"):
         raise ConfigError(
             "a SAM checkpoint was given but the 'offline' source uses none; build 'sam' instead"
         )
@@ -63,7 +63,7 @@ def _build_offline(**settings: Any) -> ProposalSource:
 def _build_sam(**settings: Any) -> ProposalSource:
     from samdsk.proposals.sam import SamProposalSource
 
-    if settings.get("checkpoint") is None:
+    if not settings.get("checkpoint"):  # None or "" (an unset setting)
         raise ConfigError("the 'sam' source needs checkpoint=<path to a local SAM weight file>")
     return SamProposalSource(**_known(SamProposalSource, settings))
 
@@ -90,8 +90,9 @@ def build_proposal_source(name: str, **settings: Any) -> ProposalSource:
 def default_proposal_source(
     sam_checkpoint: str | Path | None, sam_model: str = "vit_b", device: str = "cpu"
 ) -> ProposalSource:
-    """SAM when a checkpoint is given, else the offline source with a loud warning."""
-    if sam_checkpoint is not None:
+    """SAM when a checkpoint is given, else (None or "") the offline source with a loud
+    warning."""
+    if sam_checkpoint:
         return build_proposal_source(
             "sam", checkpoint=sam_checkpoint, model_type=sam_model, device=device
         )
