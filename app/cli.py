@@ -21,6 +21,7 @@ from alembic.config import Config
 
 from app.bootstrap import create_admin, ensure_initial_admin
 from app.errors import AppError
+from app.queue import interactive_queue
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("samdsk")
@@ -48,6 +49,7 @@ def worker_command(settings: Settings) -> list[str]:
         "--loglevel=INFO", f"--concurrency={settings.worker_concurrency}",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--hostname=samdsk-worker@%h",
+        f"--queues={settings.queue_name},{interactive_queue(settings)}",
     ]  # fmt: skip
 
 

@@ -54,6 +54,13 @@ class ServiceUnavailable(AppError):
     code = "service_unavailable"
 
 
+class JobFailed(AppError):
+    """Background work whose result was asked for failed; the message carries its error."""
+
+    status_code = 500
+    code = "job_failed"
+
+
 class Unauthorized(AppError):
     """No valid credentials: a missing, unknown, expired or revoked token."""
 

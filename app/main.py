@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from app import __version__
@@ -14,17 +13,21 @@ from app.api.errors import install_error_handlers
 from app.api.routes import (
     audit,
     auth,
+    exports,
     health,
     images,
+    imports,
     jobs,
     labels,
     members,
+    predictions,
     projects,
     review,
     rounds,
     tokens,
     users,
 )
+from app.frontend import install_frontend
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings, get_settings
 
@@ -57,12 +60,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_error_handlers(app)
     for module in (
-        health, auth, users, tokens, projects, members, images, labels, rounds, review, jobs, audit
+        health, auth, users, tokens, projects, members, images, labels, rounds, review,
+        predictions, exports, imports, jobs, audit,
     ):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
 
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse(url="/docs")
+    install_frontend(app)  # the review page at /, its modules under /static/
 
     return app

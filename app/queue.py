@@ -20,7 +20,16 @@ TASK_FOR_JOB_KIND = {
     "image_statistics": "samdsk.image_statistics",
     "round": "samdsk.round",
     "proposals": "samdsk.proposals",
+    "predict": "samdsk.predict",
 }
+# Tasks someone waits for at a screen. They go to a queue of their own, which every worker
+# consumes besides the main one: a worker takes messages from its queues in turn, so a
+# prediction is picked up as soon as a process is free instead of behind a round's backlog.
+INTERACTIVE_TASKS = ("samdsk.predict",)
+
+
+def interactive_queue(settings: Settings) -> str:
+    return f"{settings.queue_name}-interactive"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -35,6 +44,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "task_default_queue": settings.queue_name,
+        "task_routes": {name: {"queue": interactive_queue(settings)} for name in INTERACTIVE_TASKS},
         "broker_connection_timeout": 5,
         # A publish that cannot reach the broker gives up quickly: the job stays queued in
         # the database and a worker's sweeper sends it later.
@@ -51,6 +61,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         config["broker_transport_options"] = {
             "data_folder_in": folder,
             "data_folder_out": folder,
+            # Where the transport keeps which queue each exchange routes to (the default is
+            # "control" in the working directory): the API and the workers must share it.
+            "control_folder": str(settings.broker_folder / "control"),
             "store_processed": False,
         }
         # The filesystem transport has no broadcast exchange for remote control.

@@ -92,6 +92,12 @@ class ImagePublic(BaseModel):
     has_thumbnail: bool = False
     statistics: dict[str, Any] | None
     created_at: datetime
+    label_source: LabelSource | None = Field(
+        None, description="Source of the current label (listing and get only); null: none"
+    )
+    pending_review: bool = Field(
+        False, description="A machine label of it waits for review (listing and get only)"
+    )
 
 
 class ImageUploadPublic(BaseModel):
@@ -149,3 +155,14 @@ class HealthPublic(BaseModel):
     proposal_source: str
     proposal_weights: str
     segmentation_weights: str
+
+
+class ImportResult(BaseModel):
+    """What an import added; ``labels_unchanged`` counts masks equal to the current label."""
+
+    images_created: int
+    images_existing: int = Field(description="Images already in the project (same content)")
+    labels_created: int
+    labels_unchanged: int
+    without_mask: int = Field(description="Images in the zip without a mask")
+    job_ids: list[int] = Field(description="Statistics jobs of the new images")

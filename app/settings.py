@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         64_000_000, description="Largest accepted width x height (decompression-bomb guard)."
     )
+    max_import_bytes: int = Field(
+        2 * 1024 * 1024 * 1024,
+        description="Largest accepted import zip, and largest total size of its files once "
+        "unpacked (zip-bomb guard).",
+    )
+    max_import_files: int = Field(
+        20_000, description="Most entries (files and folders) an import zip may hold."
+    )
     job_lease_seconds: int = Field(
         120,
         description="How long a worker owns a job without a heartbeat before another "

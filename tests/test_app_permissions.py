@@ -6,6 +6,8 @@ every new endpoint is born with its permissions written down.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +16,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import session_scope
 from app.main import create_app
-from app.models import Role
+from app.models import Job, JobStatus, Role, utcnow
 from app.runtime import Runtime
+from app.services.predictions import save_result
 from tests.accounts import PASSWORD, bearer, make_user
 from tests.review_world import make_round_with_candidates, truth_mask
 from tests.uploads import real_image
@@ -35,6 +39,7 @@ class World:
     image_id: int
     job_id: int
     candidate_id: int
+    prediction_id: int
     mask: bytes
     image_path: Path
 
@@ -266,6 +271,57 @@ ROUND_ROWS: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
 MATRIX.update(ROUND_ROWS)
 
 
+def _labelled_zip(w: World) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"images/{w.image_path.name}", w.image_path.read_bytes())
+        archive.writestr(f"masks/{w.image_path.stem}.png", w.mask)
+    return buffer.getvalue()
+
+
+def _prediction(w: World) -> str:
+    return f"{_p(w)}/predictions/{w.prediction_id}"
+
+
+EXCHANGE_ROWS: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
+    ("GET", "/api/v1/projects/{project_id}/candidates"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/candidates", params={"status": "pending"}),
+        _expect("viewer"),
+    ),
+    # Predictions change no data in the project: every member may ask for one.
+    ("POST", "/api/v1/projects/{project_id}/predict"): (
+        lambda w, r: w.call(
+            r,
+            "POST",
+            f"{_p(w)}/predict",
+            params={"wait": 0},
+            files={"file": ("a.png", w.image_path.read_bytes())},
+        ),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/predictions/{job_id}"): (
+        lambda w, r: w.call(r, "GET", _prediction(w)),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/predictions/{job_id}/mask"): (
+        lambda w, r: w.call(r, "GET", f"{_prediction(w)}/mask"),
+        _expect("viewer"),
+    ),
+    # Viewers can read every image and label one by one already; the export adds nothing.
+    ("GET", "/api/v1/projects/{project_id}/export"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/export", params={"format": "masks"}),
+        _expect("viewer"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/import"): (
+        lambda w, r: w.call(
+            r, "POST", f"{_p(w)}/import", files={"file": ("set.zip", _labelled_zip(w))}
+        ),
+        _expect("annotator"),
+    ),
+}
+MATRIX.update(EXCHANGE_ROWS)
+
+
 def _own_token_id(world: World, role: str) -> int:
     if role not in world.tokens:
         return 1
@@ -298,6 +354,7 @@ def world(runtime: Runtime) -> Iterator[World]:
         made = make_round_with_candidates(
             runtime, project_id, [body["image"]["id"]], [0.93], [truth_mask(mask_path)]
         )
+        prediction_id = _finished_prediction(runtime, project_id, mask)
         yield World(
             client=client,
             tokens=tokens,
@@ -305,9 +362,28 @@ def world(runtime: Runtime) -> Iterator[World]:
             image_id=body["image"]["id"],
             job_id=body["job_id"],
             candidate_id=made.candidate_ids[0],
+            prediction_id=prediction_id,
             mask=mask,
             image_path=image_path,
         )
+
+
+def _finished_prediction(runtime: Runtime, project_id: int, mask: bytes) -> int:
+    """A prediction job as a worker leaves it: succeeded, its mask and summary stored."""
+    with session_scope(runtime.session_factory) as session:
+        job = Job(
+            kind="predict",
+            project_id=project_id,
+            payload={"filename": "a.png"},
+            status=JobStatus.SUCCEEDED,
+            finished_at=utcnow(),
+        )
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    summary = {"model_version_id": 1, "model_version": 1, "width": 1, "height": 1, "classes": []}
+    save_result(storage=runtime.storage, job_id=job_id, mask_png=mask, summary=summary)
+    return job_id
 
 
 CASES = [(method, path, role) for (method, path) in MATRIX for role in ROLES]

@@ -98,6 +98,43 @@ def test_accept_reject_edit_with_provenance(client: TestClient, reviewed: Review
     assert actions[:3] == ["candidate.edit", "candidate.reject", "candidate.accept"]
 
 
+def test_candidates_by_status_show_decisions_and_reasons(
+    client: TestClient, runtime: Runtime, reviewed: Reviewed
+) -> None:
+    project_id, image_ids, made, masks = reviewed
+    base = f"/api/v1/projects/{project_id}"
+    for candidate_id, reason in zip(
+        made.candidate_ids[:2], ["misses the stalk", "bubble"], strict=True
+    ):
+        rejected = client.post(f"{base}/candidates/{candidate_id}/reject", json={"reason": reason})
+        assert rejected.status_code == 200
+    assert client.post(f"{base}/candidates/{made.candidate_ids[2]}/accept").status_code == 200
+    second = make_round_with_candidates(runtime, project_id, image_ids[3:4], [0.6], masks[3:4], 2)
+    url = f"{base}/candidates"
+    page = client.get(url, params={"status": "rejected"}).json()
+    assert page["count"] == 2
+    newest = page["data"][0]  # newest candidate first
+    assert newest["id"] == made.candidate_ids[1] and newest["reason"] == "bubble"
+    assert (newest["decided_by"], newest["score"], newest["round_number"]) == ("root", 0.72, 1)
+    assert newest["decided_at"] is not None and newest["status"] == "rejected"
+    accepted = client.get(url, params={"status": "accepted"}).json()["data"]
+    assert [c["id"] for c in accepted] == [made.candidate_ids[2]] and accepted[0]["label_id"]
+    assert client.get(url, params={"status": "pending", "round": 1}).json()["count"] == 2
+    in_two = client.get(url, params={"round": 2}).json()
+    assert [c["id"] for c in in_two["data"]] == second.candidate_ids
+    everything = client.get(url).json()
+    assert everything["count"] == len(SCORES) + 1
+    paged = [
+        c["id"]
+        for offset in (0, 2, 4)
+        for c in client.get(url, params={"offset": offset, "limit": 2}).json()["data"]
+    ]
+    assert paged == [c["id"] for c in everything["data"]] == sorted(paged, reverse=True)
+    for bad in ({"status": "maybe"}, {"round": 0}, {"limit": 0}):
+        response = client.get(url, params=bad)
+        assert response.status_code == 422 and response.json()["error"]["message"], bad
+
+
 def test_second_decision_is_conflict_and_changes_nothing(
     client: TestClient,
     runtime: Runtime,

@@ -21,6 +21,7 @@ from workers.rounds.pipeline import run_round_job
 from workers.rounds.proposals import compute_proposals_job
 from workers.runner import run_job
 from workers.tasks.image_statistics import compute_image_statistics
+from workers.tasks.predict import predict_image
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,13 @@ def round_task(job_id: int) -> str | None:
 def proposals_task(job_id: int) -> str | None:
     runtime = worker_runtime()
     status = run_job(runtime, job_id, lambda job, ctx: compute_proposals_job(runtime, job, ctx))
+    return status.value if status else None
+
+
+@celery_app.task(name="samdsk.predict", acks_late=True)
+def predict_task(job_id: int) -> str | None:
+    runtime = worker_runtime()
+    status = run_job(runtime, job_id, lambda job, ctx: predict_image(runtime, job, ctx))
     return status.value if status else None
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.imaging import DecodedImage, decode_image
-from app.models import Image, Project
+from app.models import Candidate, CandidateStatus, Image, Label, LabelSource, Project
 from app.storage import Storage
 
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "dicom": ".dcm"}
@@ -104,3 +104,33 @@ def list_images(
         select(Image).where(where).order_by(Image.id).offset(offset).limit(limit)
     )
     return list(rows), count
+
+
+@dataclass(frozen=True)
+class LabelState:
+    """Where an image stands: the source of its current label, and a pending review."""
+
+    source: LabelSource | None
+    pending_review: bool
+
+
+def label_states(*, session: Session, image_ids: list[int]) -> dict[int, LabelState]:
+    """The label state of each image, in two queries whatever the number of images."""
+    newest = (
+        select(Label.image_id, func.max(Label.version).label("version"))
+        .where(Label.image_id.in_(image_ids))
+        .group_by(Label.image_id)
+        .subquery()
+    )
+    current = and_(Label.image_id == newest.c.image_id, Label.version == newest.c.version)
+    sources = dict(
+        session.execute(select(Label.image_id, Label.source).join(newest, current)).all()
+    )
+    pending = set(
+        session.scalars(
+            select(Candidate.image_id).where(
+                Candidate.image_id.in_(image_ids), Candidate.status == CandidateStatus.PENDING
+            )
+        )
+    )
+    return {i: LabelState(sources.get(i), i in pending) for i in image_ids}

@@ -82,6 +82,27 @@ def review_queue(
     return page, total, following
 
 
+def list_candidates(
+    *,
+    session: Session,
+    project: Project,
+    status: CandidateStatus | None,
+    round_number: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[tuple[Candidate, Round]], int]:
+    """Candidates in any state, newest first (by id); returns (page, total under the filters)."""
+    where = [Candidate.project_id == project.id]
+    if status is not None:
+        where.append(Candidate.status == status)
+    if round_number is not None:
+        where.append(Round.number == round_number)
+    base = select(Candidate, Round).join(Round, Round.id == Candidate.round_id).where(*where)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(base.order_by(Candidate.id.desc()).offset(offset).limit(limit))
+    return [(c, r) for c, r in rows], total
+
+
 def get_candidate(*, session: Session, project: Project, candidate_id: int) -> Candidate:
     candidate = session.get(Candidate, candidate_id)
     if candidate is None or candidate.project_id != project.id:
@@ -207,7 +228,8 @@ def accept_above(
 
 
 def round_statistics(*, session: Session, round_: Round) -> dict[str, Any]:
-    """Counts by decision, acceptance rate per score band and mean edit Dice of a round."""
+    """Counts by decision, candidates and acceptance rate per score band (tenths of the
+    match score) and mean edit Dice of a round."""
     rows = session.execute(
         select(Candidate.status, Candidate.score, Candidate.edit_dice).where(
             Candidate.round_id == round_.id
@@ -219,7 +241,9 @@ def round_statistics(*, session: Session, round_: Round) -> dict[str, Any]:
     for status, score, edit_dice in rows:
         counts[status.value] += 1
         low = min(int(score * 10), 9) / 10
-        band = bands.setdefault(f"{low:.1f}-{low + 0.1:.1f}", {"decided": 0, "accepted": 0})
+        key = f"{low:.1f}-{low + 0.1:.1f}"
+        band = bands.setdefault(key, {"candidates": 0, "decided": 0, "accepted": 0})
+        band["candidates"] += 1  # all of them, decided or not: the match-score histogram
         if status in (CandidateStatus.ACCEPTED, CandidateStatus.EDITED, CandidateStatus.REJECTED):
             band["decided"] += 1
             band["accepted"] += status is CandidateStatus.ACCEPTED

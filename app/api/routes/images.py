@@ -19,6 +19,7 @@ from app.api.deps import (
 )
 from app.api.uploads import read_capped
 from app.errors import InvalidInput, NotFound
+from app.imaging import decode_image, encode_png, to_display_rgb8
 from app.models import Image
 from app.schemas import ImagePublic, ImageUploadPublic, Page
 from app.services import images as service
@@ -31,9 +32,11 @@ router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
 MAX_BATCH_FILES = 500
 
 
-def image_public(image: Image) -> ImagePublic:
+def image_public(image: Image, state: service.LabelState | None = None) -> ImagePublic:
     public = ImagePublic.model_validate(image)
     public.has_thumbnail = image.thumbnail_key is not None
+    if state is not None:
+        public.label_source, public.pending_review = state.source, state.pending_review
     return public
 
 
@@ -119,17 +122,25 @@ async def upload_images(
 def list_images(
     project: ProjectViewer, session: SessionDep, page: PaginationDep
 ) -> Page[ImagePublic]:
+    """Images in upload order, each with the source of its current label and whether a
+    machine label of it waits for review."""
     rows, count = service.list_images(
         session=session, project=project, offset=page.offset, limit=page.limit
     )
+    states = service.label_states(session=session, image_ids=[i.id for i in rows])
     return Page(
-        data=[image_public(i) for i in rows], count=count, offset=page.offset, limit=page.limit
+        data=[image_public(i, states[i.id]) for i in rows],
+        count=count,
+        offset=page.offset,
+        limit=page.limit,
     )
 
 
 @router.get("/{image_id}", response_model=ImagePublic)
 def get_image(image_id: int, project: ProjectViewer, session: SessionDep) -> ImagePublic:
-    return image_public(service.get_image(session=session, project=project, image_id=image_id))
+    image = service.get_image(session=session, project=project, image_id=image_id)
+    states = service.label_states(session=session, image_ids=[image.id])
+    return image_public(image, states[image.id])
 
 
 @router.get("/{image_id}/file", response_class=Response)
@@ -144,6 +155,25 @@ def download_image(
         media_type=service.MEDIA_TYPES[image.format],
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )
+
+
+@router.get("/{image_id}/display", response_class=Response)
+def get_display_image(
+    image_id: int,
+    project: ProjectViewer,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> Response:
+    """The full-size image as an 8-bit RGB PNG that any browser can draw: for TIFF, DICOM
+    and 16-bit images (windowed), which browsers cannot decode themselves."""
+    image = service.get_image(session=session, project=project, image_id=image_id)
+    decoded = decode_image(
+        storage.get(image.storage_key),
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+    )
+    return Response(content=encode_png(to_display_rgb8(decoded)), media_type="image/png")
 
 
 @router.get("/{image_id}/thumbnail", response_class=Response)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from app.api.deps import (
     CurrentUser,
+    PaginationDep,
     ProjectReviewer,
     ProjectViewer,
     SessionDep,
@@ -17,8 +18,8 @@ from app.api.deps import (
 from app.api.uploads import read_capped
 from app.imaging import decode_image, encode_png, to_display_rgb8
 from app.imaging.overlay import render_overlay
-from app.models import Candidate, Image, Project, Round
-from app.schemas import LabelPublic
+from app.models import Candidate, CandidateStatus, Image, Project, Round
+from app.schemas import LabelPublic, Page
 from app.schemas_review import (
     AcceptAboveRequest,
     AcceptAboveResult,
@@ -109,6 +110,32 @@ def accept_above_threshold(
         details={"threshold": body.threshold, "accepted": count},
     )
     return AcceptAboveResult(accepted=count)
+
+
+@router.get("/candidates", response_model=Page[CandidatePublic])
+def list_candidates(
+    project: ProjectViewer,
+    session: SessionDep,
+    page: PaginationDep,
+    status: Annotated[CandidateStatus | None, Query(description="Only candidates in it")] = None,
+    round: Annotated[int | None, Query(ge=1, description="Only this round")] = None,
+) -> Page[CandidatePublic]:
+    """Every candidate, decided or not, newest first: with the decision, who made it and
+    when, and a rejection's reason."""
+    rows, count = service.list_candidates(
+        session=session,
+        project=project,
+        status=status,
+        round_number=round,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return Page(
+        data=[candidate_public(c, r.number) for c, r in rows],
+        count=count,
+        offset=page.offset,
+        limit=page.limit,
+    )
 
 
 @router.get("/candidates/{candidate_id}", response_model=CandidatePublic)

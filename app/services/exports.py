@@ -1,0 +1,185 @@
+"""Export of a project's current labels (the newest version of every labelled image): COCO
+JSON, or a zip of PNG masks with a provenance manifest.
+
+Both are written to a file one label at a time, so a large project costs disk, not memory;
+the route streams the file and deletes it afterwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.imaging import decode_mask
+from app.models import Candidate, Image, Label, LabelSource, Project, Round, utcnow
+from app.services.coco import categories, region_annotations
+from app.storage import Storage
+
+MANIFEST_COLUMNS = (
+    "image_id", "filename", "mask_file", "label_version", "source", "round", "candidate_id",
+    "author", "created_at", "edit_dice",
+)  # fmt: skip
+
+
+class ExportFormat(StrEnum):
+    COCO = "coco"
+    MASKS = "masks"
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    image: Image
+    label: Label
+    round_number: int | None
+    edit_dice: float | None
+
+
+Rows = Callable[[], Iterable[ExportRow]]
+
+
+def current_label_rows(
+    *, session: Session, project: Project, source: LabelSource | None
+) -> Iterator[ExportRow]:
+    """The newest label of each labelled image, by image id; ``source`` filters on that
+    newest version's source."""
+    newest = (
+        select(Label.image_id, func.max(Label.version).label("version"))
+        .join(Image, Image.id == Label.image_id)
+        .where(Image.project_id == project.id)
+        .group_by(Label.image_id)
+        .subquery()
+    )
+    query = (
+        select(Image, Label, Round.number, Candidate.edit_dice)
+        .join(Label, Label.image_id == Image.id)
+        .join(newest, (Label.image_id == newest.c.image_id) & (Label.version == newest.c.version))
+        .outerjoin(Round, Round.id == Label.round_id)
+        .outerjoin(Candidate, Candidate.id == Label.candidate_id)
+        .order_by(Image.id)
+    )
+    if source is not None:
+        query = query.where(Label.source == source)
+    for image, label, number, dice in session.execute(query.execution_options(yield_per=200)):
+        yield ExportRow(image, label, number, dice)
+
+
+def mask_stem(image: Image, taken: set[str]) -> str:
+    """The original file name's stem, made safe for a zip entry and unique in the export."""
+    stem = PurePosixPath(image.original_filename.replace("\\", "/")).stem
+    stem = re.sub(r"[^\w.() -]", "_", stem).strip(" .") or f"image-{image.id}"
+    if stem in taken:
+        stem = f"{stem}_{image.id}"
+    taken.add(stem)
+    return stem
+
+
+def write_masks_zip(*, rows: Iterable[ExportRow], storage: Storage, out: IO[bytes]) -> int:
+    """``masks/<stem>.png`` (the stored PNG of class indices) for each row, and
+    ``manifest.csv``; returns the number of masks."""
+    taken: set[str] = set()
+    count = 0
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        tempfile.TemporaryFile() as manifest,
+    ):
+        text = io.TextIOWrapper(manifest, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(MANIFEST_COLUMNS)
+        for row in rows:
+            name = f"masks/{mask_stem(row.image, taken)}.png"
+            # PNGs are compressed already: stored as they are.
+            archive.writestr(name, storage.get(row.label.mask_key), zipfile.ZIP_STORED)
+            writer.writerow(_manifest_row(row, name))
+            count += 1
+        text.flush()
+        manifest.seek(0)
+        with archive.open("manifest.csv", "w") as entry:
+            shutil.copyfileobj(manifest, entry)
+        text.detach()
+    return count
+
+
+def _manifest_row(row: ExportRow, mask_file: str) -> list[object]:
+    label = row.label
+    return [
+        row.image.id,
+        row.image.original_filename,
+        mask_file,
+        label.version,
+        label.source.value,
+        "" if row.round_number is None else row.round_number,
+        "" if label.candidate_id is None else label.candidate_id,
+        label.author,
+        label.created_at.isoformat(),
+        "" if row.edit_dice is None else f"{row.edit_dice:.6f}",
+    ]
+
+
+def write_coco(*, rows: Rows, project: Project, storage: Storage, out: IO[str]) -> int:
+    """COCO JSON: images, categories from the project's classes, one annotation per region.
+    ``rows`` is called twice (images, then annotations), so no list of them is kept."""
+    head = {
+        "info": {
+            "description": f"SamDSK project {project.name}: current labels",
+            "date_created": utcnow().isoformat(),
+        },
+        "licenses": [],
+        "categories": categories(list(project.class_names)),
+    }
+    out.write(json.dumps(head)[:-1] + ', "images": ')
+    count = _write_array(out, (_coco_image(row) for row in rows()))
+    out.write(', "annotations": ')
+    _write_array(out, _coco_annotations(rows(), storage, len(project.class_names)))
+    out.write("}")
+    return count
+
+
+def _coco_image(row: ExportRow) -> dict[str, Any]:
+    return {
+        "id": row.image.id,
+        "file_name": row.image.original_filename,
+        "width": row.image.width,
+        "height": row.image.height,
+        "label_version": row.label.version,
+        "label_source": row.label.source.value,
+    }
+
+
+def _coco_annotations(
+    rows: Iterable[ExportRow], storage: Storage, num_classes: int
+) -> Iterator[dict[str, Any]]:
+    next_id = 1
+    for row in rows:
+        data = storage.get(row.label.mask_key)
+        mask = decode_mask(
+            data,
+            width=row.image.width,
+            height=row.image.height,
+            num_classes=num_classes,
+            max_bytes=len(data) + 1,
+        )
+        for annotation in region_annotations(mask, num_classes):
+            yield {"id": next_id, "image_id": row.image.id, **annotation}
+            next_id += 1
+
+
+def _write_array(out: IO[str], items: Iterable[dict[str, Any]]) -> int:
+    out.write("[")
+    count = 0
+    for count, item in enumerate(items, start=1):
+        out.write(("," if count > 1 else "") + json.dumps(item))
+    out.write("]")
+    return count

@@ -1,0 +1,81 @@
+// Small shared pieces of the views: error and notice lines, a progress bar, a confirmation
+// dialog, and a hook that loads data and keeps its error.
+
+import { h } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import htm from "htm";
+
+export const html = htm.bind(h);
+
+/** The words of any failure: the API's message, or the browser's. */
+export function describe(error) {
+  if (!error) return "";
+  if (typeof error === "string") return error;
+  return error.message || String(error);
+}
+
+/** Errors are shown until dismissed, so none goes by unseen. */
+export function Errors({ errors, onDismiss }) {
+  if (!errors || errors.length === 0) return null;
+  return html`<div class="errors" role="alert">
+    ${errors.map((error, i) => html`<p class="error" key=${i}>
+      <span class="error-text">${describe(error)}</span>
+      ${onDismiss && html`<button class="link" onClick=${() => onDismiss(i)}>dismiss</button>`}
+    </p>`)}
+  </div>`;
+}
+
+/** A list of errors with add and dismiss. */
+export function useErrors() {
+  const [errors, setErrors] = useState([]);
+  const add = useCallback((error) => setErrors((list) => [...list, describe(error)]), []);
+  const dismiss = useCallback((i) => setErrors((list) => list.filter((_, j) => j !== i)), []);
+  const clear = useCallback(() => setErrors([]), []);
+  return { errors, add, dismiss, clear };
+}
+
+export function Notice({ text }) {
+  return text ? html`<p class="notice" role="status">${text}</p>` : null;
+}
+
+export function ProgressBar({ fraction, label }) {
+  const value = Math.max(0, Math.min(1, fraction || 0));
+  return html`<div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+      aria-valuenow=${Math.round(value * 100)} aria-label=${label}>
+    <div class="progress-fill" style=${{ width: `${value * 100}%` }}></div>
+  </div>`;
+}
+
+/** A modal question; Enter confirms, Escape cancels. */
+export function Confirm({ text, confirmLabel, onConfirm, onCancel }) {
+  const button = useRef(null);
+  useEffect(() => { if (button.current) button.current.focus(); }, []);
+  const onKey = (event) => {
+    if (event.key === "Escape") { event.stopPropagation(); onCancel(); }
+  };
+  return html`<div class="backdrop" onKeyDown=${onKey}>
+    <div class="dialog" role="dialog" aria-modal="true">
+      <p>${text}</p>
+      <div class="row">
+        <button ref=${button} class="primary" onClick=${onConfirm}>${confirmLabel}</button>
+        <button onClick=${onCancel}>Cancel</button>
+      </div>
+    </div>
+  </div>`;
+}
+
+/** Run `load` when `deps` change; returns {data, error, loading, reload}. */
+export function useLoad(load, deps) {
+  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const generation = useRef(0);
+  const run = useCallback(() => {
+    const mine = ++generation.current;
+    setState((s) => ({ ...s, loading: true }));
+    return load().then(
+      (data) => mine === generation.current && setState({ data, error: null, loading: false }),
+      (error) => mine === generation.current && setState({ data: null, error, loading: false }),
+    );
+  }, deps);
+  useEffect(() => { run(); }, [run]);
+  return { ...state, reload: run };
+}

@@ -1,0 +1,38 @@
+// Keyboard shortcuts of the review screen: which action a key press means in each mode.
+// Pure, so the whole map is testable and listed in one place for the help line.
+
+const REVIEW = {
+  a: "accept", r: "reject", e: "edit", o: "toggleOverlay",
+  ArrowRight: "next", ArrowDown: "next", ArrowLeft: "previous", ArrowUp: "previous",
+  "+": "zoomIn", "=": "zoomIn", "-": "zoomOut", "0": "fit",
+};
+
+const EDIT = {
+  b: "brush", x: "eraser", f: "fillHoles", o: "toggleOverlay", "[": "smaller", "]": "larger",
+  Enter: "save", s: "save", Escape: "cancel",
+  "+": "zoomIn", "=": "zoomIn", "-": "zoomOut", "0": "fit",
+};
+
+/** The action for a keydown in `mode` ("review" or "edit"), or null. */
+export function actionFor(event, mode) {
+  const ctrl = event.ctrlKey || event.metaKey;
+  if (ctrl) {
+    if (mode !== "edit") return null;
+    const key = event.key.toLowerCase();
+    if (key === "z") return event.shiftKey ? "redo" : "undo";
+    if (key === "y") return "redo";
+    return null;
+  }
+  if (event.altKey) return null;
+  const table = mode === "edit" ? EDIT : REVIEW;
+  const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+  return table[key] || null;
+}
+
+/** Key presses typed into a text field belong to the field, not to the shortcuts. */
+export function isTyping(target) {
+  if (!target || !target.tagName) return false;
+  const tag = target.tagName.toLowerCase();
+  if (tag === "textarea" || tag === "select" || target.isContentEditable) return true;
+  return tag === "input" && !["range", "checkbox", "button", "radio"].includes(target.type);
+}

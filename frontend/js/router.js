@@ -1,0 +1,26 @@
+// Hash routes, so the API serves one page and a reload keeps the screen.
+
+const ROUTES = [
+  [/^#?\/?$/, () => ({ view: "projects" })],
+  [/^#\/login$/, () => ({ view: "login" })],
+  [/^#\/projects\/(\d+)$/, (m) => ({ view: "project", projectId: Number(m[1]) })],
+  [/^#\/projects\/(\d+)\/(review|dashboard|images)$/, (m) => ({
+    view: m[2], projectId: Number(m[1]),
+  })],
+];
+
+/** The screen a location hash names; unknown hashes name "missing". */
+export function parseHash(hash) {
+  for (const [pattern, build] of ROUTES) {
+    const match = pattern.exec(hash || "");
+    if (match) return build(match);
+  }
+  return { view: "missing", hash };
+}
+
+export function href(view, projectId) {
+  if (view === "projects") return "#/";
+  if (view === "login") return "#/login";
+  if (view === "project") return `#/projects/${projectId}`;
+  return `#/projects/${projectId}/${view}`;
+}

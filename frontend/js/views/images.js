@@ -1,0 +1,115 @@
+// The image browser: every image with its label status, and drag-and-drop upload of images
+// and of human masks (matched to images by file name), with a progress bar.
+
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api.js";
+import { Errors, html, ProgressBar, useLoad } from "../components.js";
+import { bytes, imageStatus } from "../format.js";
+import { allImages, matchMasks, sendAll } from "../uploads.js";
+
+const PAGE = 50;
+
+function Thumb({ projectId, image }) {
+  const [url, setUrl] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (!image.has_thumbnail) return undefined;
+    let made = null;
+    api.thumbnail(projectId, image.id).then(
+      (blob) => { made = URL.createObjectURL(blob); setUrl(made); }, setError);
+    return () => made && URL.revokeObjectURL(made);
+  }, [image.id, image.has_thumbnail]);
+  if (error) return html`<span class="error">${error.message}</span>`;
+  if (!image.has_thumbnail) return html`<span class="muted">thumbnail pending</span>`;
+  return url ? html`<img class="thumb" src=${url} alt=${image.original_filename} />` : null;
+}
+
+function DropZone({ label, name, accept, onFiles, disabled }) {
+  const [over, setOver] = useState(false);
+  const onDrop = (event) => {
+    event.preventDefault();
+    setOver(false);
+    if (!disabled) onFiles([...event.dataTransfer.files]);
+  };
+  return html`<div class=${`dropzone ${over ? "over" : ""}`} data-drop=${name}
+      onDragOver=${(e) => { e.preventDefault(); setOver(true); }}
+      onDragLeave=${() => setOver(false)} onDrop=${onDrop}>
+    <p>${label}</p>
+    <label class="button">Choose files<input type="file" name=${name} multiple accept=${accept}
+      disabled=${disabled} hidden onChange=${(e) => { onFiles([...e.target.files]); e.target.value = ""; }} /></label>
+  </div>`;
+}
+
+function UploadReport({ state }) {
+  if (!state) return null;
+  const failed = state.results.filter((r) => !r.ok);
+  return html`<div class="upload-report">
+    <${ProgressBar} fraction=${state.progress} label="upload progress" />
+    <p class="upload-summary">${state.done ? "Finished" : "Uploading"}:${" "}
+      ${state.results.length} of ${state.total} sent, ${failed.length} refused.</p>
+    <ul class="upload-results">${state.results.map((r, i) => html`<li key=${i}
+      class=${r.ok ? "ok" : "error"}>${r.name}: ${r.text}</li>`)}</ul>
+  </div>`;
+}
+
+export function ImagesScreen({ projectId }) {
+  const [offset, setOffset] = useState(0);
+  const listing = useLoad(() => api.images(projectId, offset, PAGE), [projectId, offset]);
+  const [upload, setUpload] = useState(null);
+  const [problem, setProblem] = useState(null);
+
+  const run = async (jobs, describeOk, unmatched = []) => {
+    setProblem(null);
+    const base = unmatched.map((u) => ({ name: u.file.name, ok: false, text: u.why }));
+    setUpload({ progress: 0, results: base, total: jobs.length + base.length, done: false });
+    await sendAll(jobs, describeOk, ({ progress, results }) => setUpload({
+      progress, results: [...base, ...results], total: jobs.length + base.length, done: false,
+    }));
+    setUpload((s) => ({ ...s, progress: 1, done: true }));
+    listing.reload();
+  };
+  const sendImages = (files) => run(
+    files.map((file) => ({
+      name: file.name, size: file.size,
+      send: (progress) => api.uploadImage(projectId, file, progress),
+    })),
+    ({ body }) => (body.created ? `added as image ${body.image.id}` : `already there (image ${body.image.id})`),
+  );
+  const sendMasks = async (files) => {
+    try {
+      const { pairs, unmatched } = matchMasks(files, await allImages(projectId));
+      await run(pairs.map(({ file, image }) => ({
+        name: file.name, size: file.size,
+        send: (progress) => api.uploadLabel(projectId, image.id, file, progress),
+      })), ({ body }) => `label version ${body.version} of image ${body.image_id}`, unmatched);
+    } catch (exc) {
+      setProblem(exc);
+    }
+  };
+
+  const busy = upload && !upload.done;
+  const page = listing.data;
+  return html`<section class="images">
+    <h1>Images</h1>
+    <div class="drops">
+      <${DropZone} name="images" label="Drop images here (PNG, JPEG, TIFF, BMP, DICOM)"
+        accept="image/*,.dcm" onFiles=${sendImages} disabled=${busy} />
+      <${DropZone} name="masks" label="Drop human masks here: each goes to the image with the same file name"
+        accept="image/png,image/tiff,image/bmp" onFiles=${sendMasks} disabled=${busy} />
+    </div>
+    <${UploadReport} state=${upload} />
+    <${Errors} errors=${[listing.error, problem].filter(Boolean)} />
+    ${page && html`<p>${page.count} images.
+      ${offset > 0 && html`<button onClick=${() => setOffset(Math.max(0, offset - PAGE))}>◀ Previous</button>`}
+      ${offset + PAGE < page.count && html`<button onClick=${() => setOffset(offset + PAGE)}>Next ▶</button>`}</p>
+    <table class="list image-table">
+      <thead><tr><th></th><th>Image</th><th>File</th><th>Size</th><th>Status</th></tr></thead>
+      <tbody>${page.data.map((image) => html`<tr key=${image.id} data-image=${image.id}>
+        <td><${Thumb} projectId=${projectId} image=${image} /></td>
+        <td>${image.id}</td><td>${image.original_filename}</td>
+        <td>${image.width}×${image.height}, ${bytes(image.size_bytes)}</td>
+        <td><span class=${`badge status-${imageStatus(image).replace(" ", "-")}`}>${imageStatus(image)}</span></td>
+      </tr>`)}</tbody>
+    </table>`}
+  </section>`;
+}

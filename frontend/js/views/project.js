@@ -1,0 +1,119 @@
+// A project's overview: the labeled set, the current round with live progress, and for
+// admins the buttons that start and cancel rounds.
+
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api.js";
+import { Errors, html, Notice, ProgressBar, useErrors, useLoad } from "../components.js";
+import { duration, percent } from "../format.js";
+import { href } from "../router.js";
+
+const ACTIVE = new Set(["queued", "running"]);
+const POLL_MS = 1000;
+
+function useOverview(projectId) {
+  return useLoad(async () => {
+    const [project, status, rounds] = await Promise.all([
+      api.project(projectId), api.status(projectId), api.rounds(projectId),
+    ]);
+    return { project, status, rounds };
+  }, [projectId]);
+}
+
+function RoundCard({ round, admin, onCancel }) {
+  const active = ACTIVE.has(round.status);
+  return html`<div class="card round" data-round=${round.number} data-status=${round.status}>
+    <h2>Round ${round.number}: <span class="round-status">${round.status}</span></h2>
+    <p>Stage <b class="round-stage">${round.stage}</b>,${" "}
+      <b class="round-percent">${percent(round.progress)}</b> done${active &&
+        html`, about <b class="round-eta">${duration(round.eta_seconds)}</b> left`}.</p>
+    <${ProgressBar} fraction=${round.progress} label="round progress" />
+    ${round.error && html`<p class="error">The round failed: ${round.error}</p>`}
+    ${round.cancel_requested && active && html`<p class="note">Cancelling at the next check…</p>`}
+    ${round.status === "succeeded" && html`<p>${round.counts.candidates ?? 0} candidates,${" "}
+      ${round.counts.above_threshold ?? 0} above the threshold.${round.added_nothing &&
+        " Nothing new reached the threshold: the project has converged."}</p>`}
+    ${admin && active && !round.cancel_requested && html`<button class="danger"
+      onClick=${onCancel}>Cancel round ${round.number}</button>`}
+  </div>`;
+}
+
+function StartRound({ onStart, busy }) {
+  const [text, setText] = useState("");
+  const [problem, setProblem] = useState("");
+  const start = () => {
+    let settings = {};
+    try {
+      settings = text.trim() ? JSON.parse(text) : {};
+    } catch (exc) {
+      setProblem(`The settings are not valid JSON: ${exc.message}`);
+      return;
+    }
+    setProblem("");
+    onStart(settings);
+  };
+  return html`<div class="card">
+    <button class="primary" disabled=${busy} onClick=${start}>Start round</button>
+    <details><summary>Round settings (optional JSON, on top of the project's)</summary>
+      <textarea name="round-settings" rows="3" placeholder='{"model": {"steps": 300}, "threshold": 0.9}'
+        value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
+    </details>
+    ${problem && html`<p class="error">${problem}</p>`}
+  </div>`;
+}
+
+export function ProjectScreen({ projectId, user }) {
+  const overview = useOverview(projectId);
+  const admin = useLoad(() => (user && user.is_superuser ? Promise.resolve(true)
+    : api.isAdmin(projectId)), [projectId, user && user.is_superuser]);
+  const errors = useErrors();
+  const [notice, setNotice] = useState("");
+  const [busy, setBusy] = useState(false);
+  const data = overview.data;
+  const latest = data && data.rounds.length ? data.rounds[data.rounds.length - 1] : null;
+  const running = latest && ACTIVE.has(latest.status);
+
+  // Poll while a round runs: progress, stage and ETA change every second or so.
+  useEffect(() => {
+    if (!running) return undefined;
+    const timer = setTimeout(() => overview.reload(), POLL_MS);
+    return () => clearTimeout(timer);
+  }, [data, running]);
+
+  const act = async (work, done) => {
+    setBusy(true);
+    try {
+      await work();
+      setNotice(done);
+      await overview.reload();
+    } catch (exc) {
+      errors.add(exc);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!data) {
+    return html`<section><${Errors} errors=${overview.error ? [overview.error] : []} />
+      ${overview.loading && html`<p class="note">Loading…</p>`}</section>`;
+  }
+  const { project, status } = data;
+  return html`<section class="project">
+    <h1>${project.name}</h1>
+    ${project.description && html`<p>${project.description}</p>`}
+    <${Errors} errors=${[...(overview.error ? [overview.error] : []), ...errors.errors]}
+      onDismiss=${errors.dismiss} />
+    <${Notice} text=${notice} />
+    <dl class="facts">
+      <dt>Labeled images</dt><dd class="labeled">${status.labeled} of ${status.images}</dd>
+      <dt>Pending review</dt><dd><a href=${href("review", projectId)}>${status.pending_candidates}</a></dd>
+      <dt>Converged</dt><dd>${status.converged ? "yes" : "no"}</dd>
+    </dl>
+    ${latest ? html`<${RoundCard} round=${latest} admin=${admin.data}
+        onCancel=${() => act(() => api.cancelRound(projectId, latest.number),
+          `Asked round ${latest.number} to stop.`)} />`
+      : html`<p class="note">No round yet.</p>`}
+    ${admin.error && html`<${Errors} errors=${[admin.error]} />`}
+    ${admin.data && !running && html`<${StartRound} busy=${busy} onStart=${(settings) =>
+      act(() => api.startRound(projectId, settings), "Round started.")} />`}
+  </section>`;
+}

@@ -1,0 +1,177 @@
+// The review screen: the ranked queue, the viewer, and the decisions, all on the keyboard.
+// Accept and reject move on at once (the request finishes in the background and is undone,
+// with its error shown, if the API refuses); an edit waits for its save.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api } from "../api.js";
+import { Errors, html, Notice, useErrors, useLoad } from "../components.js";
+import { actionFor, isTyping } from "../keys.js";
+import { ReviewQueue } from "../queue.js";
+import { BulkAccept } from "./bulk.js";
+import { createEditSession, EditToolbar, maskPng } from "./editor.js";
+import { CandidateFacts, Filters, QueueList, RejectForm } from "./review_parts.js";
+import { Viewer } from "./viewer.js";
+
+const ZOOM_STEP = 1.25;
+const HELP = "Keys: A accept · R reject · E edit · ←/→ previous/next · O overlay · +/− zoom, " +
+  "0 fit, wheel zooms, drag pans. Editing: B brush · X eraser · [ ] size · F fill holes · " +
+  "Ctrl-Z/Ctrl-Y undo/redo · Enter save · Esc cancel · Shift-drag pans.";
+
+export function ReviewScreen({ projectId }) {
+  const meta = useLoad(async () => {
+    const [project, rounds] = await Promise.all([api.project(projectId), api.rounds(projectId)]);
+    return { project, rounds };
+  }, [projectId]);
+  const [filters, setFilters] = useState({ minScore: 0, maxScore: 1, round: "" });
+  const [, setTick] = useState(0);
+  const rerender = () => setTick((t) => t + 1);
+  const queue = useRef(null);
+  const [mode, setMode] = useState("review");
+  const [edit, setEdit] = useState(null);
+  const [overlay, setOverlay] = useState(true);
+  const [opacity, setOpacity] = useState(0.45);
+  const [notice, setNotice] = useState("");
+  const errors = useErrors();
+  const control = useRef({}).current;
+
+  const reload = () => {
+    if (queue.current) queue.current.close();
+    const q = new ReviewQueue(projectId, filters, rerender);
+    queue.current = q;
+    q.load().catch(errors.add);
+    rerender();
+  };
+  useEffect(() => { reload(); return () => queue.current && queue.current.close(); }, [filters]);
+
+  const q = queue.current;
+  const current = q && q.current;
+  const assets = current ? q.ready(current) : null;
+  useEffect(() => {
+    if (current && !assets) {
+      q.whenReady(current).then(rerender, (exc) => errors.add(
+        `Candidate ${current.id} (image ${current.image_id}) could not be shown: ${exc.message}`));
+    }
+  }, [current && current.id, Boolean(assets)]);
+
+  const decide = (decision, send) => {
+    performance.mark("review:decided", { detail: { id: current.id, decision } });
+    q.decide(current, decision, send, (exc) => errors.add(
+      `Candidate ${current.id} (image ${current.image_id}) was not ${decision}: ${exc.message}`));
+  };
+  const undecided = () => {
+    if (!current) { errors.add("There is no candidate here to decide on."); return false; }
+    if (current.decision) {
+      errors.add(`Candidate ${current.id} is already ${current.decision}.`);
+      return false;
+    }
+    return true;
+  };
+
+  const startEdit = () => {
+    if (!undecided() || !assets) return;
+    setEdit(createEditSession(assets, rerender));
+    setMode("edit");
+  };
+  const stopEdit = () => { setEdit(null); setMode("review"); };
+  const saveEdit = async () => {
+    const session = edit;
+    session.saving = true;
+    rerender();
+    try {
+      const png = await maskPng(session);
+      await api.edit(projectId, current.id, png);
+      current.decision = "edited";
+      stopEdit();
+      await q.advance();
+    } catch (exc) {
+      errors.add(`The corrected label of candidate ${current.id} was not saved: ${exc.message}`);
+    } finally {
+      session.saving = false;
+      rerender();
+    }
+  };
+
+  const actions = {
+    accept: () => undecided() && decide("accepted", () => api.accept(projectId, current.id)),
+    reject: () => undecided() && setMode("reject"),
+    edit: startEdit,
+    next: () => q && q.go(q.index + 1),
+    previous: () => q && q.go(q.index - 1),
+    toggleOverlay: () => setOverlay((on) => !on),
+    zoomIn: () => control.zoom(ZOOM_STEP),
+    zoomOut: () => control.zoom(1 / ZOOM_STEP),
+    fit: () => control.fit(),
+    brush: () => { edit.tool = "brush"; rerender(); },
+    eraser: () => { edit.tool = "eraser"; rerender(); },
+    smaller: () => edit.resize(1 / 1.25),
+    larger: () => edit.resize(1.25),
+    undo: () => control.redraw(edit.undo()),
+    redo: () => control.redraw(edit.redo()),
+    fillHoles: () => control.redraw(edit.fillHoles()),
+    save: saveEdit,
+    cancel: stopEdit,
+  };
+  const onReject = (reason) => {
+    setMode("review");
+    decide("rejected", () => api.reject(projectId, current.id, reason));
+  };
+
+  const keyHandler = useRef(null);
+  keyHandler.current = (event) => {
+    if (mode === "reject" || isTyping(event.target) || document.querySelector(".dialog")) return;
+    const action = actionFor(event, mode === "edit" ? "edit" : "review");
+    if (!action || !actions[action] || (edit && edit.saving)) return;
+    event.preventDefault();
+    // The latency benchmark measures from this mark (the key's own timestamp) to drawn.
+    performance.mark("review:key", { startTime: event.timeStamp, detail: { action } });
+    actions[action]();
+  };
+  useEffect(() => {
+    const listener = (event) => keyHandler.current(event);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
+  }, []);
+
+  const project = meta.data && meta.data.project;
+  return html`<section class="review">
+    <div class="toolbar">
+      <${Filters} rounds=${meta.data ? meta.data.rounds : []} value=${filters} onApply=${setFilters} />
+      <span class="pending">Pending: <b class="pending-count">${q && q.loaded ? q.pending : "…"}</b></span>
+      <${BulkAccept} projectId=${projectId} onError=${errors.add}
+        onDone=${(text) => { setNotice(text); reload(); }} />
+    </div>
+    <${Errors} errors=${[...(meta.error ? [meta.error] : []), ...errors.errors]}
+      onDismiss=${errors.dismiss} />
+    <${Notice} text=${notice} />
+    <div class="review-body">
+      <div class="review-main">
+        <${Viewer} assets=${assets} waiting=${Boolean(current && !assets)} editor=${edit}
+          showOverlay=${overlay} opacity=${opacity} control=${control} />
+        ${mode === "edit" && edit && html`<${EditToolbar} session=${edit}
+          classNames=${project ? project.class_names : []} onAction=${(name) => actions[name]()}
+          onSet=${(change) => { Object.assign(edit, change); rerender(); }} />`}
+        ${mode === "reject" && html`<${RejectForm} onSubmit=${onReject}
+          onCancel=${() => setMode("review")} />`}
+        ${mode === "review" && html`<div class="toolbar decisions">
+          <button onClick=${actions.previous}>◀ Previous</button>
+          <button class="primary" onClick=${actions.accept}>Accept (A)</button>
+          <button class="danger" onClick=${actions.reject}>Reject (R)</button>
+          <button onClick=${actions.edit}>Edit (E)</button>
+          <button onClick=${actions.next}>Next ▶</button>
+          <label><input type="checkbox" name="overlay" checked=${overlay}
+            onChange=${(e) => setOverlay(e.target.checked)} /> Overlay (O)</label>
+          <label>Opacity <input type="range" name="opacity" min="0" max="1" step="0.05"
+            value=${opacity} onInput=${(e) => setOpacity(Number(e.target.value))} /></label>
+          <button onClick=${actions.zoomOut} title="Zoom out (-)">−</button>
+          <button onClick=${actions.fit} title="Fit (0)">Fit</button>
+          <button onClick=${actions.zoomIn} title="Zoom in (+)">+</button>
+        </div>`}
+        <p class="help">${HELP}</p>
+      </div>
+      <aside class="review-side">
+        <${CandidateFacts} candidate=${current} queue=${q} />
+        <${QueueList} queue=${q} onPick=${(i) => mode === "review" && q.go(i)} />
+      </aside>
+    </div>
+  </section>`;
+}

@@ -1,0 +1,168 @@
+// The image with the machine mask over it: three stacked canvases at the image's own size
+// (image, translucent fill, contour) moved by one CSS transform, so zoom and pan cost the
+// GPU a composite and nothing is redrawn. In edit mode the pointer paints the mask.
+
+import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
+import { html } from "../components.js";
+import { contourPixels, contourThickness, expandRegion, fillPixels } from "../mask.js";
+import { cssTransform, fitView, panBy, toImage, zoomAt } from "../viewport.js";
+
+const WHEEL_STEP = 1.0015; // zoom factor per wheel delta unit: smooth on trackpads and wheels
+
+/** Tell whoever waits (tests, the latency benchmark) that a candidate is on screen: after the
+ * frame that shows it has been painted, not merely after the draw calls. */
+function markDrawn(box, id) {
+  requestAnimationFrame(() => setTimeout(() => {
+    if (box.dataset.showing !== String(id)) return; // a newer candidate replaced it meanwhile
+    box.dataset.drawn = String(id);
+    performance.mark("review:drawn", { detail: { id } });
+  }, 0));
+}
+
+function sizeCanvas(canvas, width, height) {
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width; // resizing also clears
+    canvas.height = height;
+  } else {
+    canvas.getContext("2d").clearRect(0, 0, width, height);
+  }
+  return canvas.getContext("2d");
+}
+
+export function Viewer({ assets, waiting, editor, showOverlay, opacity, control }) {
+  const box = useRef(null);
+  const stack = useRef(null);
+  const layers = { image: useRef(null), fill: useRef(null), contour: useRef(null) };
+  const cursor = useRef(null);
+  const view = useRef({ scale: 1, x: 0, y: 0 });
+  const gesture = useRef(null);
+  const editorRef = useRef(editor);
+  editorRef.current = editor;
+
+  const apply = () => {
+    stack.current.style.transform = cssTransform(view.current);
+    stack.current.classList.toggle("pixelated", view.current.scale >= 2);
+  };
+  const fit = () => {
+    if (!assets) return;
+    const { clientWidth, clientHeight } = box.current;
+    view.current = fitView(assets.width, assets.height, clientWidth, clientHeight);
+    apply();
+  };
+
+  // Draw a new candidate, or the original layers again when an edit is abandoned.
+  useLayoutEffect(() => {
+    if (!assets) return;
+    const { width, height } = assets;
+    sizeCanvas(layers.image.current, width, height).drawImage(assets.image, 0, 0);
+    sizeCanvas(layers.fill.current, width, height).drawImage(assets.fill, 0, 0);
+    sizeCanvas(layers.contour.current, width, height).drawImage(assets.contour, 0, 0);
+    box.current.dataset.showing = String(assets.id);
+    markDrawn(box.current, assets.id);
+  }, [assets, Boolean(editor)]);
+  useLayoutEffect(fit, [assets]);
+  useEffect(() => { if (!editor && cursor.current) cursor.current.style.display = "none"; }, [editor]);
+
+  /** Redraw the mask layers over `region` from the edited class indices. */
+  const redraw = (region) => {
+    const session = editorRef.current;
+    if (!session || !region) return;
+    const { classes, width, height } = session;
+    const fillContext = layers.fill.current.getContext("2d");
+    fillContext.putImageData(new ImageData(fillPixels(classes, width, region), region.w, region.h),
+      region.x, region.y);
+    const thickness = contourThickness(width, height);
+    const around = expandRegion(region, thickness + 1, width, height);
+    const pixels = contourPixels(classes, width, height, thickness, around);
+    layers.contour.current.getContext("2d").putImageData(
+      new ImageData(pixels, around.w, around.h), around.x, around.y);
+  };
+
+  const zoomCentre = (factor) => {
+    const { clientWidth, clientHeight } = box.current;
+    view.current = zoomAt(view.current, factor, clientWidth / 2, clientHeight / 2);
+    apply();
+  };
+  Object.assign(control, { redraw, fit, zoom: zoomCentre });
+
+  useEffect(() => {
+    const element = box.current;
+    const onWheel = (event) => {
+      event.preventDefault();
+      const rect = element.getBoundingClientRect();
+      const factor = WHEEL_STEP ** -event.deltaY;
+      view.current = zoomAt(view.current, factor, event.clientX - rect.left, event.clientY - rect.top);
+      apply();
+      showCursor(event);
+    };
+    element.addEventListener("wheel", onWheel, { passive: false });
+    return () => element.removeEventListener("wheel", onWheel);
+  }, []);
+
+  const local = (event) => {
+    const rect = box.current.getBoundingClientRect();
+    return { x: event.clientX - rect.left, y: event.clientY - rect.top };
+  };
+  const showCursor = (event) => {
+    const session = editorRef.current;
+    const ring = cursor.current;
+    if (!ring) return;
+    if (!session) { ring.style.display = "none"; return; }
+    const p = local(event);
+    const diameter = session.size * view.current.scale;
+    Object.assign(ring.style, {
+      display: "block", width: `${diameter}px`, height: `${diameter}px`,
+      left: `${p.x - diameter / 2}px`, top: `${p.y - diameter / 2}px`,
+    });
+  };
+
+  const onPointerDown = (event) => {
+    const session = editorRef.current;
+    const p = local(event);
+    box.current.setPointerCapture(event.pointerId);
+    const paints = session && event.button === 0 && !event.shiftKey;
+    if (paints) {
+      const at = toImage(view.current, p.x, p.y);
+      session.begin();
+      redraw(session.paint(at, at));
+      gesture.current = { kind: "paint", last: at };
+    } else {
+      gesture.current = { kind: "pan", last: p };
+    }
+  };
+  const onPointerMove = (event) => {
+    showCursor(event);
+    const g = gesture.current;
+    if (!g) return;
+    const p = local(event);
+    if (g.kind === "pan") {
+      view.current = panBy(view.current, p.x - g.last.x, p.y - g.last.y);
+      g.last = p;
+      apply();
+    } else {
+      const at = toImage(view.current, p.x, p.y);
+      redraw(editorRef.current.paint(g.last, at));
+      g.last = at;
+    }
+  };
+  const onPointerUp = () => {
+    const g = gesture.current;
+    gesture.current = null;
+    if (g && g.kind === "paint" && editorRef.current) editorRef.current.end();
+  };
+
+  const overlayStyle = { opacity, visibility: showOverlay ? "visible" : "hidden" };
+  return html`<div id="viewer" class=${`viewer ${editor ? "editing" : ""}`} ref=${box}
+      onPointerDown=${onPointerDown} onPointerMove=${onPointerMove} onPointerUp=${onPointerUp}
+      onPointerCancel=${onPointerUp} onPointerLeave=${() => cursor.current && (cursor.current.style.display = "none")}
+      onContextMenu=${(e) => e.preventDefault()}>
+    <div class="stack" ref=${stack} hidden=${!assets && !waiting}>
+      <canvas class="layer" ref=${layers.image}></canvas>
+      <canvas class="layer overlay-fill" ref=${layers.fill} style=${overlayStyle}></canvas>
+      <canvas class="layer overlay-contour" ref=${layers.contour}
+        style=${{ visibility: overlayStyle.visibility }}></canvas>
+    </div>
+    <div class="brush-cursor" ref=${cursor}></div>
+    ${waiting && html`<p class="viewer-note">Loading image…</p>`}
+  </div>`;
+}

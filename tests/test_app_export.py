@@ -1,0 +1,152 @@
+"""Export of the current labels: COCO JSON whose RLE annotations rebuild each current mask,
+and a zip of the stored masks with a provenance manifest; source filter; bad format 422."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+from pycocotools import mask as coco_mask
+
+from app.runtime import Runtime
+from tests.review_world import make_round_with_candidates, truth_mask
+from tests.uploads import create_project, png_bytes, real_image, upload
+
+
+class Labelled(NamedTuple):
+    project_id: int
+    human: int  # two human versions
+    machine: int  # an accepted candidate
+    edited: int  # an edited candidate
+    rejected: int  # no label
+    twin: int  # same file name as ``human``, other content
+    edit_dice: float
+
+
+def _post_mask(client: TestClient, project_id: int, image_id: int, mask: np.ndarray) -> None:
+    url = f"/api/v1/projects/{project_id}/images/{image_id}/labels"
+    assert client.post(url, files={"file": ("m.png", png_bytes(mask))}).status_code == 201
+
+
+@pytest.fixture
+def labelled(client: TestClient, runtime: Runtime) -> Labelled:
+    project_id = int(create_project(client, class_names=["polyp"])["id"])  # type: ignore[call-overload]
+    base = f"/api/v1/projects/{project_id}"
+    pairs = [real_image("kvasir_seg", 20 + i) for i in range(4)]
+    ids = [int(upload(client, project_id, path)["image"]["id"]) for path, _ in pairs]  # type: ignore[index]
+    masks = [truth_mask(mask) for _, mask in pairs]
+    _post_mask(client, project_id, ids[0], np.zeros_like(masks[0]))
+    _post_mask(client, project_id, ids[0], masks[0])
+    made = make_round_with_candidates(runtime, project_id, ids[1:], [0.9, 0.8, 0.7], masks[1:])
+    accept, edit, reject = made.candidate_ids
+    assert client.post(f"{base}/candidates/{accept}/accept").status_code == 200
+    fixed = masks[2].copy()
+    fixed[: fixed.shape[0] // 2] = 0
+    edited = client.post(
+        f"{base}/candidates/{edit}/edit", files={"file": ("f.png", png_bytes(fixed))}
+    )
+    assert edited.status_code == 200
+    assert (
+        client.post(f"{base}/candidates/{reject}/reject", json={"reason": "no"}).status_code == 200
+    )
+    twin_bytes = real_image("kvasir_seg", 30)[0].read_bytes()
+    twin = client.post(f"{base}/images", files={"file": (pairs[0][0].name, twin_bytes)}).json()[
+        "image"
+    ]["id"]
+    shape = client.get(f"{base}/images/{twin}").json()
+    twin_mask = np.zeros((shape["height"], shape["width"]), np.uint8)
+    twin_mask[10:20, 30:50] = 1
+    _post_mask(client, project_id, twin, twin_mask)
+    dice = client.get(f"{base}/candidates/{edit}").json()["edit_dice"]
+    return Labelled(project_id, ids[0], ids[1], ids[2], ids[3], twin, dice)
+
+
+def _current_mask(client: TestClient, project_id: int, image_id: int) -> np.ndarray:
+    base = f"/api/v1/projects/{project_id}/images/{image_id}/labels"
+    version = client.get(f"{base}/current").json()["version"]
+    return np.asarray(PILImage.open(io.BytesIO(client.get(f"{base}/{version}/mask").content)))
+
+
+def _export(client: TestClient, project_id: int, **params: str) -> Any:
+    response = client.get(f"/api/v1/projects/{project_id}/export", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+# pycocotools' decode (only decode, which the service does not use) warns under NumPy 2.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_coco_rebuilds_every_current_mask(client: TestClient, labelled: Labelled) -> None:
+    coco = _export(client, labelled.project_id, format="coco").json()
+    assert coco["categories"] == [{"id": 1, "name": "polyp", "supercategory": ""}]
+    images = {image["id"]: image for image in coco["images"]}
+    want = [labelled.human, labelled.machine, labelled.edited, labelled.twin]
+    assert sorted(images) == sorted(want)  # the rejected image has no label
+    assert images[labelled.human]["label_version"] == 2
+    assert images[labelled.machine]["label_source"] == "machine"
+    assert len({a["id"] for a in coco["annotations"]}) == len(coco["annotations"])
+    for image_id in want:
+        truth = _current_mask(client, labelled.project_id, image_id)
+        rebuilt = np.zeros_like(truth)
+        for annotation in (a for a in coco["annotations"] if a["image_id"] == image_id):
+            assert annotation["iscrowd"] == 0 and annotation["category_id"] == 1
+            region = coco_mask.decode(annotation["segmentation"])
+            assert region.shape == truth.shape and annotation["area"] == int(region.sum())
+            ys, xs = np.nonzero(region)
+            x, y, w, h = annotation["bbox"]
+            assert (x, y, x + w, y + h) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            assert not (rebuilt & region).any()  # regions do not overlap
+            rebuilt |= region
+        assert np.array_equal(rebuilt, truth), image_id
+
+
+def test_masks_zip_with_manifest(client: TestClient, labelled: Labelled) -> None:
+    response = _export(client, labelled.project_id, format="masks")
+    assert response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    by_image = {int(row["image_id"]): row for row in rows}
+    assert set(by_image) == {labelled.human, labelled.machine, labelled.edited, labelled.twin}
+    names = [row["mask_file"] for row in rows]
+    assert sorted(names) == sorted(n for n in archive.namelist() if n != "manifest.csv")
+    human, twin = by_image[labelled.human], by_image[labelled.twin]
+    stem = human["filename"].rsplit(".", 1)[0]
+    assert human["mask_file"] == f"masks/{stem}.png"
+    assert (
+        twin["filename"] == human["filename"]
+        and twin["mask_file"] == f"masks/{stem}_{labelled.twin}.png"
+    )
+    assert (human["label_version"], human["source"], human["round"], human["author"]) == (
+        "2",
+        "human",
+        "",
+        "root",
+    )
+    machine, edited = by_image[labelled.machine], by_image[labelled.edited]
+    assert (machine["source"], machine["round"], machine["edit_dice"]) == ("machine", "1", "")
+    assert machine["candidate_id"] and machine["created_at"]
+    assert edited["source"] == "edited"
+    assert float(edited["edit_dice"]) == pytest.approx(labelled.edit_dice, abs=1e-6)
+    for image_id, row in by_image.items():
+        stored = np.asarray(PILImage.open(io.BytesIO(archive.read(row["mask_file"]))))
+        assert np.array_equal(stored, _current_mask(client, labelled.project_id, image_id))
+
+
+def test_source_filter_and_bad_parameters(client: TestClient, labelled: Labelled) -> None:
+    for source, image_id in (("machine", labelled.machine), ("edited", labelled.edited)):
+        coco = _export(client, labelled.project_id, format="coco", source=source).json()
+        assert [image["id"] for image in coco["images"]] == [image_id]
+    zipped = _export(client, labelled.project_id, format="masks", source="human")
+    rows = zipfile.ZipFile(io.BytesIO(zipped.content)).read("manifest.csv").decode().splitlines()
+    assert len(rows) == 3  # header, the human image and its twin
+    url = f"/api/v1/projects/{labelled.project_id}/export"
+    for params in ({"format": "yolo"}, {}, {"format": "coco", "source": "robot"}):
+        response = client.get(url, params=params)
+        assert response.status_code == 422, params
+        assert response.json()["error"]["message"]
+    assert client.get("/api/v1/projects/999/export", params={"format": "coco"}).status_code == 404

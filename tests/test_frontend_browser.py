@@ -1,0 +1,363 @@
+"""The review page in Chromium against a real server (`samdsk run`: the API and a worker on
+SQLite, the filesystem broker and local files): log in, upload real Kvasir-SEG images and
+human masks by drag and drop, run a tiny round, review with the keyboard (accept, reject with
+a reason, edit with the brush), accept the rest in bulk, read the dashboard; every decision
+is checked through the API. Screenshots of each screen go to artifacts/frontend/."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import chromium, require_chromium, screenshot_path
+from tests.live_server import ADMIN_PASSWORD, LiveServer
+from tests.uploads import real_image
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LABELED, UNLABELED = 3, 5
+FIRST_IMAGE = 40  # the Kvasir-SEG images the round end-to-end test uses
+# A tiny CPU budget: the point is the page, not the model's quality.
+TINY_MODEL = {"encoder": "resnet18", "input_size": 64, "steps": 6, "batch_size": 2, "val_every": 3}
+KNOWLEDGE = {"polyp": {"min_regions": 1, "max_regions": 3, "min_area": 0.001, "max_area": 0.9}}
+ROUND_TIMEOUT_MS = 300_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    require_chromium()  # before paying for a server
+    live = LiveServer(tmp_path_factory.mktemp("browser") / "var")
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def api(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def new_project(api: httpx.Client, name: str) -> int:
+    body = {"name": name, "class_names": ["polyp"], "knowledge": KNOWLEDGE}
+    answer = api.post("/projects", json={**body, "model_settings": TINY_MODEL})
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+def open_page(browser: Any, server: LiveServer, username: str, password: str) -> Any:
+    """A fresh page, logged in through the login screen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 820})
+    page.goto(f"{server.base}/")
+    page.wait_for_selector("input[name=username]")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.projects")
+    return page
+
+
+def drop_files(page: Any, zone: str, files: list[tuple[str, bytes, str]]) -> None:
+    """Drag files onto a drop zone as a user would from the file manager."""
+    payload = [
+        {"name": name, "data": base64.b64encode(data).decode(), "type": kind}
+        for name, data, kind in files
+    ]
+    page.evaluate(
+        """([zone, files]) => {
+          const transfer = new DataTransfer();
+          for (const f of files) {
+            const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], f.name, { type: f.type }));
+          }
+          const target = document.querySelector(`[data-drop=${zone}]`);
+          for (const type of ["dragenter", "dragover", "drop"]) {
+            target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true,
+                                                       dataTransfer: transfer }));
+          }
+        }""",
+        [zone, payload],
+    )
+
+
+def record_progress(page: Any) -> None:
+    """Keep every value the upload progress bar shows, to see it move between 0 and 100."""
+    page.evaluate(
+        """() => {
+          window.progressSeen = [];
+          new MutationObserver(() => {
+            const bar = document.querySelector('.upload-report [role=progressbar]');
+            if (bar) window.progressSeen.push(Number(bar.getAttribute('aria-valuenow')));
+          }).observe(document.body, { subtree: true, childList: true, attributes: true });
+        }"""
+    )
+
+
+def wait_drawn_change(page: Any, shown: str | None) -> str:
+    page.wait_for_function(
+        "shown => document.querySelector('#viewer').dataset.drawn !== shown", arg=shown
+    )
+    return str(page.get_attribute("#viewer", "data-drawn"))
+
+
+def candidate(api: httpx.Client, project_id: int, candidate_id: str | int) -> dict[str, Any]:
+    body: dict[str, Any] = api.get(f"/projects/{project_id}/candidates/{candidate_id}").json()
+    return body
+
+
+def test_login_refuses_a_wrong_password_in_words(browser: Any, server: LiveServer) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.base}/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    assert page.inner_text(".errors").strip().startswith("wrong username or password")
+    page.screenshot(path=screenshot_path("login-error"))
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.projects")
+    page.close()
+
+
+def test_upload_round_review_and_dashboard(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "polyps")
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    page.screenshot(path=screenshot_path("projects"))
+    pairs = [real_image("kvasir_seg", FIRST_IMAGE + i) for i in range(LABELED + UNLABELED)]
+
+    upload_images_and_masks(page, server, project_id, pairs)
+    run_round(page, server, project_id)
+    review_with_the_keyboard(page, server, api, project_id)
+    read_the_dashboard(page, server, api, project_id)
+    page.close()
+
+
+def upload_images_and_masks(
+    page: Any, server: LiveServer, project_id: int, pairs: list[tuple[Path, Path]]
+) -> None:
+    page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.wait_for_selector("[data-drop=images]")
+    record_progress(page)
+    files = [(p.name, p.read_bytes(), "image/jpeg") for p, _ in pairs]
+    drop_files(page, "images", [*files, ("notes.png", b"not an image at all", "image/png")])
+    page.wait_for_selector(".upload-summary:has-text('Finished')")
+    assert page.inner_text(".upload-summary") == "Finished: 9 of 9 sent, 1 refused."
+    refused = page.inner_text(".upload-results .error")
+    assert refused.startswith("notes.png: ") and len(refused) > len("notes.png: ") + 10
+    seen = page.evaluate("window.progressSeen")
+    assert seen[-1] == 100 and any(0 < value < 100 for value in seen), seen
+    page.wait_for_function(f"document.querySelectorAll('tr[data-image]').length === {len(pairs)}")
+
+    masks = [(m.name, m.read_bytes(), "image/png") for _, m in pairs[:LABELED]]
+    drop_files(page, "masks", masks)
+    page.wait_for_selector(f".upload-summary:has-text('Finished: {LABELED} of {LABELED} sent')")
+    page.wait_for_function("document.querySelectorAll('.badge.status-human-label').length === 3")
+    page.wait_for_selector("img.thumb")  # thumbnails appear once the worker made them
+    page.screenshot(path=screenshot_path("images"))
+
+
+def run_round(page: Any, server: LiveServer, project_id: int) -> None:
+    page.goto(f"{server.base}/#/projects/{project_id}")
+    page.wait_for_selector("dd.labeled:has-text('3 of 8')")
+    page.click("button:has-text('Start round')")
+    page.wait_for_selector(".round[data-round='1']")
+    page.screenshot(path=screenshot_path("project-round"))
+    page.wait_for_selector(".round[data-status=succeeded]", timeout=ROUND_TIMEOUT_MS)
+    assert page.inner_text(".round-percent") == "100%"
+    assert "5 candidates" in page.inner_text(".round")
+    page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.wait_for_function("document.querySelectorAll('.badge.status-pending-review').length === 5")
+
+
+def review_with_the_keyboard(
+    page: Any, server: LiveServer, api: httpx.Client, project_id: int
+) -> None:
+    page.goto(f"{server.base}/#/projects/{project_id}/review")
+    first = wait_drawn_change(page, None)
+    assert page.inner_text(".pending-count") == str(UNLABELED)
+    scores = [float(s) for s in page.locator(".queue-list li > span:first-child").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True) and len(scores) == UNLABELED
+    check_viewer_controls(page)
+    page.screenshot(path=screenshot_path("review"))
+
+    page.keyboard.press("a")  # accept: the next candidate is on screen at once
+    second = wait_drawn_change(page, first)
+    page.keyboard.press("r")
+    page.fill("input[name=reason]", "covers the stalk, not the polyp")
+    page.keyboard.press("Enter")
+    third = wait_drawn_change(page, second)
+    edit_with_the_brush(page)
+    fourth = wait_drawn_change(page, third)
+
+    page.wait_for_function("() => !document.body.innerText.includes('sending…')")
+    assert candidate(api, project_id, first)["status"] == "accepted"
+    rejected = candidate(api, project_id, second)
+    assert (rejected["status"], rejected["reason"]) == (
+        "rejected",
+        "covers the stalk, not the polyp",
+    )
+    edited = candidate(api, project_id, third)
+    assert edited["status"] == "edited" and edited["edit_dice"] < 1.0
+    label = api.get(f"/projects/{project_id}/images/{edited['image_id']}/labels/current").json()
+    assert (
+        label["source"] == "edited" and label["foreground_fraction"] > edited["foreground_fraction"]
+    )
+
+    # Someone else decides the candidate on screen: the page says so, in the API's words.
+    assert api.post(f"/projects/{project_id}/candidates/{fourth}/accept").status_code == 200
+    page.keyboard.press("a")
+    page.wait_for_selector(f".errors .error:has-text('Candidate {fourth}')")
+    assert "already decided" in page.inner_text(".errors")
+    page.click(".errors button:has-text('dismiss')")
+
+    accept_the_rest_in_bulk(page, api, project_id)
+
+
+def check_viewer_controls(page: Any) -> None:
+    fill = page.locator(".overlay-fill")
+    page.keyboard.press("o")
+    assert fill.evaluate("el => getComputedStyle(el).visibility") == "hidden"
+    page.keyboard.press("o")
+    assert fill.evaluate("el => getComputedStyle(el).visibility") == "visible"
+    page.fill("input[name=opacity]", "0.8")
+    assert fill.evaluate("el => getComputedStyle(el).opacity") == "0.8"
+    scale = "() => new DOMMatrix(getComputedStyle(document.querySelector('.stack')).transform).a"
+    fitted = page.evaluate(scale)
+    page.keyboard.press("+")
+    assert page.evaluate(scale) == pytest.approx(fitted * 1.25)
+    page.keyboard.press("0")
+    assert page.evaluate(scale) == pytest.approx(fitted)
+
+
+def fill_alpha_at(page: Any, x: float, y: float) -> int:
+    """Alpha of the mask fill under screen point (x, y) of the viewer: 0 where no mask."""
+    return int(
+        page.evaluate(
+            """([x, y]) => {
+              const canvas = document.querySelector('.overlay-fill');
+              const box = canvas.getBoundingClientRect();
+              const ix = Math.floor((x - box.left) * canvas.width / box.width);
+              const iy = Math.floor((y - box.top) * canvas.height / box.height);
+              return canvas.getContext('2d').getImageData(ix, iy, 1, 1).data[3];
+            }""",
+            [x, y],
+        )
+    )
+
+
+def edit_with_the_brush(page: Any) -> None:
+    page.keyboard.press("e")
+    page.wait_for_selector(".edit-tools")
+    box = page.locator(".overlay-fill").bounding_box()
+    # A stroke along the top of the image, where Kvasir-SEG masks rarely reach.
+    start = (box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.06)
+    end = (box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.06)
+    page.fill("input[name=brush-size]", "40")
+    before = fill_alpha_at(page, *start)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=12)
+    page.mouse.up()
+    assert fill_alpha_at(page, *start) == 255
+    page.screenshot(path=screenshot_path("review-edit"))
+    page.keyboard.press("Control+z")
+    assert fill_alpha_at(page, *start) == before
+    page.keyboard.press("Control+y")
+    assert fill_alpha_at(page, *start) == 255
+    page.keyboard.press("f")  # fill holes: a step of its own
+    page.keyboard.press("Enter")  # save as the corrected label
+
+
+def accept_the_rest_in_bulk(page: Any, api: httpx.Client, project_id: int) -> None:
+    page.fill("input[name=bulk-threshold]", "0")
+    page.click("button:has-text('Accept all above…')")
+    dialog = page.wait_for_selector(".dialog")
+    assert re.search(
+        r"Accept 1 pending candidate with a match score of at least 0\b", dialog.inner_text()
+    )
+    page.screenshot(path=screenshot_path("review-bulk-confirm"))
+    page.click(".dialog button:has-text('Accept 1')")
+    page.wait_for_selector(".notice:has-text('Accepted 1 candidate scoring at least 0.')")
+    page.wait_for_selector(".queue-end")
+    assert page.inner_text(".pending-count") == "0"
+    statistics = api.get(f"/projects/{project_id}/rounds/1/statistics").json()
+    decided = (statistics["accepted"], statistics["edited"], statistics["rejected"])
+    assert decided == (3, 1, 1) and statistics["pending"] == 0
+
+
+def read_the_dashboard(page: Any, server: LiveServer, api: httpx.Client, project_id: int) -> None:
+    page.goto(f"{server.base}/#/projects/{project_id}/dashboard")
+    page.wait_for_selector("[data-chart=histogram] rect.bar")
+    bars = page.locator("[data-chart=histogram] rect.bar")
+    counts = [float(v) for v in bars.evaluate_all("els => els.map(e => e.dataset.value)")]
+    assert sum(counts) == UNLABELED
+    row = page.locator(".rounds-table tr[data-round='1'] td").all_inner_texts()
+    # Round, status, candidates, pending, accepted, edited, rejected, acceptance (3 of 5).
+    assert row[:8] == ["1", "succeeded", "5", "0", "3", "1", "1", "60%"]
+    assert row[10] == str(LABELED)
+    labeled = page.locator("[data-chart=labeled] circle.dot")
+    values = labeled.evaluate_all("els => els.map(e => Number(e.dataset.value))")
+    assert values == [LABELED, LABELED + 4]  # at the start of round 1, and now
+    rounds = api.get(f"/projects/{project_id}/rounds").json()
+    dice = [r["metrics"]["model"]["val_dice"] for r in rounds]
+    shown = page.locator("[data-chart=dice] circle.dot").count()
+    assert shown == sum(isinstance(d, float) for d in dice)  # none below 5 human labels
+    page.screenshot(path=screenshot_path("dashboard"), full_page=True)
+    page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.wait_for_function("document.querySelectorAll('.badge.status-machine-label').length === 3")
+    for status, count in (("human-label", 3), ("edited-label", 1), ("none", 1)):
+        assert page.locator(f".badge.status-{status}").count() == count
+
+
+def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "cancel")
+    for index in range(3):
+        image, mask = real_image("kvasir_seg", FIRST_IMAGE + index)
+        stored = api.post(
+            f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
+        ).json()
+        labels = f"/projects/{project_id}/images/{stored['image']['id']}/labels"
+        assert api.post(labels, files={"file": ("m.png", mask.read_bytes())}).status_code == 201
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.base}/#/projects/{project_id}")
+    page.click("summary")
+    page.fill("textarea[name=round-settings]", "{not json")
+    page.click("button:has-text('Start round')")
+    assert "not valid JSON" in page.inner_text(".project")
+    page.fill("textarea[name=round-settings]", '{"model": {"steps": 3000}}')
+    page.click("button:has-text('Start round')")
+    page.wait_for_selector(".round-stage:has-text('train')", timeout=120_000)
+    page.wait_for_function(
+        "/\\d/.test(document.querySelector('.round-eta')?.textContent || '')", timeout=120_000
+    )
+    page.click("button:has-text('Cancel round 1')")
+    page.wait_for_selector(".round[data-status=cancelled]", timeout=120_000)
+    page.close()
+
+    assert api.post(
+        "/users", json={"username": "vera", "password": "a viewer's password"}
+    ).is_success
+    member = api.put(f"/projects/{project_id}/members/vera", json={"role": "viewer"})
+    assert member.status_code == 200, member.text
+    viewer = open_page(browser, server, "vera", "a viewer's password")
+    viewer.goto(f"{server.base}/#/projects/{project_id}")
+    viewer.wait_for_selector(".round[data-status=cancelled]")
+    viewer.wait_for_timeout(300)  # the role check has answered by now
+    assert viewer.locator("button:has-text('Start round')").count() == 0
+    assert viewer.locator("button:has-text('Cancel')").count() == 0
+    viewer.close()
