@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from samdsk.errors import ConfigError, SamdskError, ShapeError
+from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
 from samdsk.model import ModelConfig
 
@@ -55,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--rounds", type=_positive, default=3)
     experiment.add_argument("--threshold", type=_unit, default=0.9, help="match score to accept")
     experiment.add_argument("--max-new", type=_positive, help="accept at most N per round")
+    experiment.add_argument(
+        "--fusion-band",
+        type=float,
+        default=DEFAULT_FUSION_BAND,
+        help="labels follow the proposals where the model's p is within 0.5 +- band, the "
+        "model elsewhere (0.5: the proposals' union alone)",
+    )
+    experiment.add_argument(
+        "--flip-tta",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="match against maps averaged over mirror images",
+    )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
     _add_model_options(experiment)
@@ -83,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--model", type=Path, help="checkpoint written by 'samdsk train'")
     match.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
     match.add_argument("--size", type=_positive, help="resize: longer side N pixels")
+    match.add_argument(
+        "--fusion-band", type=float, default=DEFAULT_FUSION_BAND, help="as for 'experiment'"
+    )
     _add_knowledge(match, "default: 1 region of any area")
     _add_proposal_options(match)
     match.set_defaults(handler=_match)
@@ -106,6 +123,8 @@ def _experiment(args: argparse.Namespace) -> int:
         size=args.size,
         threshold=args.threshold,
         max_new_per_round=args.max_new,
+        fusion_band=args.fusion_band,
+        flip_tta=args.flip_tta,
         seed=args.seed,
         max_images=args.max_images,
     )
@@ -167,6 +186,7 @@ def _propose(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
+    from samdsk.fusion import fuse_with_model
     from samdsk.matching import match_classes
     from samdsk.plots import plot_match
 
@@ -181,7 +201,7 @@ def _match(args: argparse.Namespace) -> int:
     knowledge = (args.knowledge or ClassKnowledge(),) * maps.shape[0]
     source, cache = _proposal_source(args)
     proposals = source.propose(image) if cache is None else cache.get_or_compute(image, source)
-    match = match_classes(proposals, maps, knowledge)
+    match = fuse_with_model(match_classes(proposals, maps, knowledge), maps, band=args.fusion_band)
     plot_match(image, proposals, match, args.out, probability=maps)
     print(f"match score {match.score:.4f} from {len(proposals)} proposals ({source.name})")
     for number, found in enumerate(match.per_class, start=1):

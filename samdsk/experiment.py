@@ -39,6 +39,7 @@ from samdsk.experiment_report import (
     write_json,
     write_rounds_csv,
 )
+from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import ClassKnowledge
 from samdsk.model import ModelConfig, TrainingSample, train_model
 from samdsk.model.train import TrainResult
@@ -63,6 +64,8 @@ class ExperimentConfig:
     size: int = 256
     threshold: float = 0.9
     max_new_per_round: int | None = None
+    fusion_band: float = DEFAULT_FUSION_BAND
+    flip_tta: bool = True
     seed: int = 0
     max_images: int | None = None
     test: Path | None = None
@@ -82,6 +85,8 @@ class ExperimentConfig:
             threshold=self.threshold,
             max_rounds=self.rounds,
             max_new_per_round=self.max_new_per_round,
+            fusion_band=self.fusion_band,
+            flip_tta=self.flip_tta,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from samdsk.errors import ConfigError
+from samdsk.fusion import DEFAULT_FUSION_BAND, fuse_with_model
 from samdsk.knowledge import ClassKnowledge
 from samdsk.matching import DEFAULT_MIN_RELEVANCE, MultiClassMatch, match_classes, rank_matches
 from samdsk.model import ModelConfig, TrainingSample, predict_probabilities, train_model
@@ -46,6 +47,11 @@ class RoundConfig:
     max_new_per_round: accept at most this many (the best-ranked) per round; None = no cap.
     warm_start: start each round's training from the previous round's weights.
     max_candidates, max_pair_iou, min_relevance: options of ``samdsk.matching.match_classes``.
+    fusion_band: the constructed annotation's boundary follows the model where its probability
+        is outside 0.5 +- fusion_band, the proposals inside (``samdsk.fusion``; 0.5 = the
+        proposals' union alone, as in the paper).
+    flip_tta: match against probability maps averaged over mirror images (3x prediction
+        cost; the match score ranks images better).
     """
 
     model: ModelConfig
@@ -57,6 +63,8 @@ class RoundConfig:
     max_candidates: int = 20
     max_pair_iou: float = 0.1
     min_relevance: float = DEFAULT_MIN_RELEVANCE
+    fusion_band: float = DEFAULT_FUSION_BAND
+    flip_tta: bool = True
 
     def __post_init__(self) -> None:
         if not self.knowledge or len(self.knowledge) != self.model.num_classes:
@@ -68,6 +76,8 @@ class RoundConfig:
             raise ConfigError(f"threshold must be in [0, 1]; got {self.threshold}")
         if self.max_rounds < 1:
             raise ConfigError(f"max_rounds must be >= 1; got {self.max_rounds}")
+        if not 0.0 <= self.fusion_band <= 0.5:
+            raise ConfigError(f"fusion_band must be in [0, 0.5]; got {self.fusion_band}")
         if self.max_new_per_round is not None and self.max_new_per_round < 1:
             raise ConfigError(
                 f"max_new_per_round must be >= 1 or None; got {self.max_new_per_round}"
@@ -148,7 +158,9 @@ def run_round(
         )
         seconds["train"] = time.perf_counter() - started
     started = time.perf_counter()
-    maps = predict_in_batches(trained, unlabeled_images, report, show_progress_bar)
+    maps = predict_in_batches(
+        trained, unlabeled_images, report, show_progress_bar, flip_tta=config.flip_tta
+    )
     seconds["predict"] = time.perf_counter() - started
     started = time.perf_counter()
     proposals = propose_all(source, cache, unlabeled_images, report, show_progress_bar)
@@ -234,6 +246,8 @@ def predict_in_batches(
     images: Sequence[np.ndarray],
     progress: Progress | None = None,
     show_progress_bar: bool = False,
+    *,
+    flip_tta: bool = False,
 ) -> list[np.ndarray]:
     """``predict_probabilities`` with progress: one C x H x W float32 map in [0, 1] per image.
 
@@ -249,7 +263,9 @@ def predict_in_batches(
     try:
         for start in range(0, len(images), step):
             chunk = images[start : start + step]
-            maps += predict_probabilities(trained.model, chunk, trained.config, batch_size=step)
+            maps += predict_probabilities(
+                trained.model, chunk, trained.config, batch_size=step, flip_tta=flip_tta
+            )
             bar.update(len(chunk))
             if progress is not None:
                 progress("predict", len(maps) / len(images))
@@ -290,20 +306,27 @@ def match_all(
     for found, probability in tqdm(
         pairs, total=len(maps), desc="matching", unit="image", disable=not show_progress_bar
     ):
-        matches.append(
-            match_classes(
-                found,
-                probability,
-                config.knowledge,
-                max_candidates=config.max_candidates,
-                max_pair_iou=config.max_pair_iou,
-                min_relevance=config.min_relevance,
-            )
-        )
+        matches.append(construct_annotation(found, probability, config))
         if progress is not None:
             progress("match", len(matches) / len(maps))
     order = rank_matches([m.score for m in matches])
     return [Candidate(i, matches[i], matches[i].score, rank) for rank, i in enumerate(order)]
+
+
+def construct_annotation(
+    proposals: Proposals, probabilities: np.ndarray, config: RoundConfig
+) -> MultiClassMatch:
+    """One image's annotation: the proposals matched against its C x H x W probability maps
+    under ``config.knowledge``, then fused with the maps (``samdsk.fusion``)."""
+    match = match_classes(
+        proposals,
+        probabilities,
+        config.knowledge,
+        max_candidates=config.max_candidates,
+        max_pair_iou=config.max_pair_iou,
+        min_relevance=config.min_relevance,
+    )
+    return fuse_with_model(match, probabilities, band=config.fusion_band)
 
 
 def _reindex(result: RoundResult, positions: Sequence[int]) -> RoundResult:

@@ -187,6 +187,20 @@ def test_predictions_have_original_size_class_channels_and_unit_range() -> None:
         predict_probabilities(model, [np.zeros((8, 8), np.uint8)], config)
 
 
+def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror_images() -> None:
+    model = build_model(TINY).eval()
+    image = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    views = [image, image[:, ::-1], image[::-1]]
+    # At input_size no resizing happens, so each view's map is its logits through a sigmoid.
+    plain = [predict_probabilities(model, [np.ascontiguousarray(v)], TINY)[0] for v in views]
+    unmirrored = [plain[0], plain[1][:, :, ::-1], plain[2][:, ::-1]]
+    logit = [np.log(m / (1 - m)) for m in unmirrored]
+    expected = 1 / (1 + np.exp(-np.mean(logit, axis=0)))
+    tta = predict_probabilities(model, [image], TINY, flip_tta=True)[0]
+    np.testing.assert_allclose(tta, expected, atol=2e-5)
+    assert not np.allclose(tta, plain[0], atol=1e-4)  # the mirror images do change the map
+
+
 def test_checkpoint_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     result = train_model(disc_samples(4, 64, seed=0), TINY)
     path = tmp_path / "models" / "round1.pt"

@@ -16,8 +16,8 @@ from app.imaging import mask_to_png
 from app.models import Candidate, CandidateStatus, Image, Project
 from app.runtime import Runtime
 from samdsk.knowledge import ClassKnowledge
-from samdsk.matching import match_classes
 from samdsk.model import ModelConfig, predict_probabilities
+from samdsk.rounds import RoundConfig, construct_annotation
 from workers.rounds.data import load_rgb, mask_hash
 from workers.rounds.proposals import proposals_for
 from workers.rounds.tracker import RoundTracker
@@ -58,7 +58,7 @@ def _already_done(runtime: Runtime, ctx: MatchContext) -> tuple[set[int], set[tu
 def match_pool(
     runtime: Runtime, ctx: MatchContext, model: torch.nn.Module, tracker: RoundTracker
 ) -> None:
-    knowledge = project_knowledge(ctx.project)
+    method = RoundConfig(model=ctx.config, knowledge=tuple(project_knowledge(ctx.project)))
     done, rejected = _already_done(runtime, ctx)
     tracker.begin("match")
     for position, image_id in enumerate(ctx.pool):
@@ -69,9 +69,11 @@ def match_pool(
             if image is None:
                 continue
             session.expunge(image)
-        probability = predict_probabilities(model, [load_rgb(runtime, image)], ctx.config)[0]
+        probability = predict_probabilities(
+            model, [load_rgb(runtime, image)], ctx.config, flip_tta=method.flip_tta
+        )[0]
         proposals = proposals_for(runtime, image, ctx.proposal_settings)
-        match = match_classes(proposals, probability, knowledge)
+        match = construct_annotation(proposals, probability, method)
         digest = mask_hash(match.class_mask)
         if (image_id, digest) in rejected:
             # A reviewer already rejected exactly this mask for this image: do not ask again.
