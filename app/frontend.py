@@ -39,6 +39,8 @@ class _RevalidatedFiles(StaticFiles):
 def install_frontend(app: FastAPI, directory: Path = FRONTEND_DIR) -> None:
     """Serve the page at ``/`` and its modules, styles and vendored libraries at ``/static/``."""
     index = directory / "index.html"
+    if not index.is_file():
+        return  # installed without the checkout's frontend/: the API alone
     app.mount("/static", _RevalidatedFiles(directory=directory), name="static")
 
     @app.get("/", include_in_schema=False)

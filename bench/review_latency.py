@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -98,7 +99,26 @@ def masks(count: int, side: int | None) -> Iterator[np.ndarray]:
         yield (np.asarray(_scaled(path, side, mask=True)) > 127).astype(np.uint8)
 
 
-def measure(base: str, project_id: int, presses: int, think_ms: int) -> list[float]:
+def screenshots(page: Any, folder: Path) -> None:
+    """The review screen, then edit mode after one brush stroke (abandoned with Escape)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "review.png"))
+    page.keyboard.press("e")
+    page.wait_for_selector(".edit-tools")
+    box = page.locator(".overlay-fill").bounding_box()
+    # From the middle outwards: Kvasir-SEG polyps sit near the centre, so the stroke shows.
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.2, steps=12)
+    page.mouse.up()
+    page.screenshot(path=str(folder / "review-edit.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".decisions")
+
+
+def measure(
+    base: str, project_id: int, presses: int, think_ms: int, shots: Path | None
+) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -110,9 +130,11 @@ def measure(base: str, project_id: int, presses: int, think_ms: int) -> list[flo
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", ADMIN_PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_selector("table.projects")
+        page.wait_for_selector(".projects-page[data-loaded=true]")
         page.goto(f"{base}/#/projects/{project_id}/review")
-        page.wait_for_selector("#viewer[data-drawn]", timeout=60_000)
+        page.wait_for_selector("#viewer[data-drawn]", timeout=120_000)
+        if shots:
+            screenshots(page, shots)
         latencies = []
         for _ in range(presses):
             page.wait_for_timeout(think_ms)
@@ -141,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think-ms", type=int, default=250)
     parser.add_argument("--side", type=int, default=None, help="scale images to this long side")
     parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON")
+    parser.add_argument("--screenshots", type=Path, default=None, help="save screens here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         server = LiveServer(Path(folder) / "var", command="api")
@@ -161,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             runtime.close()
             seeded = time.monotonic() - started
-            latencies = measure(server.base, project["id"], args.presses, args.think_ms)
+            latencies = measure(
+                server.base, project["id"], args.presses, args.think_ms, args.screenshots
+            )
             with server.client() as client:
                 stats = client.get(f"/projects/{project['id']}/rounds/1/statistics").json()
         finally:
@@ -172,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "candidates": args.candidates,
         "presses": args.presses,
         "think_ms": args.think_ms,
-        "side": args.side or "as stored (Kvasir-SEG, 332..1920 px wide)",
+        "side": args.side or "as stored (Kvasir-SEG: 332..1920 x 352..1072, median 621 x 530)",
         "median_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(percentile(latencies, 95), 1),
         "max_ms": round(max(latencies), 1),

@@ -24,6 +24,11 @@ install_system_tools() {
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) \
       >/dev/null 2>&1 || echo "warning: could not install docker-compose"
   fi
+  # Debian's Chromium drives the review page's browser tests (Playwright never downloads one).
+  if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+      >/dev/null 2>&1 || echo "warning: could not install chromium"
+  fi
 }
 if [ "${CI:-}" = "true" ]; then start_services; install_system_tools; fi
 

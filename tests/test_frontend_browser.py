@@ -64,7 +64,7 @@ def open_page(browser: Any, server: LiveServer, username: str, password: str) ->
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_selector("table.projects")
+    page.wait_for_selector(".projects-page[data-loaded=true]")
     return page
 
 
@@ -106,7 +106,7 @@ def record_progress(page: Any) -> None:
 
 def wait_drawn_change(page: Any, shown: str | None) -> str:
     page.wait_for_function(
-        "shown => document.querySelector('#viewer').dataset.drawn !== shown", arg=shown
+        "shown => (document.querySelector('#viewer').dataset.drawn ?? null) !== shown", arg=shown
     )
     return str(page.get_attribute("#viewer", "data-drawn"))
 
@@ -126,7 +126,8 @@ def test_login_refuses_a_wrong_password_in_words(browser: Any, server: LiveServe
     page.screenshot(path=screenshot_path("login-error"))
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_selector("table.projects")
+    page.wait_for_selector(".projects-page[data-loaded=true]")
+    assert page.inner_text(".user") == "admin"
     page.close()
 
 
@@ -166,7 +167,6 @@ def upload_images_and_masks(
     page.wait_for_selector(f".upload-summary:has-text('Finished: {LABELED} of {LABELED} sent')")
     page.wait_for_function("document.querySelectorAll('.badge.status-human-label').length === 3")
     page.wait_for_selector("img.thumb")  # thumbnails appear once the worker made them
-    page.screenshot(path=screenshot_path("images"))
 
 
 def run_round(page: Any, server: LiveServer, project_id: int) -> None:
@@ -174,7 +174,6 @@ def run_round(page: Any, server: LiveServer, project_id: int) -> None:
     page.wait_for_selector("dd.labeled:has-text('3 of 8')")
     page.click("button:has-text('Start round')")
     page.wait_for_selector(".round[data-round='1']")
-    page.screenshot(path=screenshot_path("project-round"))
     page.wait_for_selector(".round[data-status=succeeded]", timeout=ROUND_TIMEOUT_MS)
     assert page.inner_text(".round-percent") == "100%"
     assert "5 candidates" in page.inner_text(".round")
@@ -190,8 +189,8 @@ def review_with_the_keyboard(
     assert page.inner_text(".pending-count") == str(UNLABELED)
     scores = [float(s) for s in page.locator(".queue-list li > span:first-child").all_inner_texts()]
     assert scores == sorted(scores, reverse=True) and len(scores) == UNLABELED
-    check_viewer_controls(page)
     page.screenshot(path=screenshot_path("review"))
+    check_viewer_controls(page)
 
     page.keyboard.press("a")  # accept: the next candidate is on screen at once
     second = wait_drawn_change(page, first)
@@ -237,9 +236,9 @@ def check_viewer_controls(page: Any) -> None:
     scale = "() => new DOMMatrix(getComputedStyle(document.querySelector('.stack')).transform).a"
     fitted = page.evaluate(scale)
     page.keyboard.press("+")
-    assert page.evaluate(scale) == pytest.approx(fitted * 1.25)
+    assert page.evaluate(scale) == pytest.approx(fitted * 1.25, rel=1e-4)
     page.keyboard.press("0")
-    assert page.evaluate(scale) == pytest.approx(fitted)
+    assert page.evaluate(scale) == pytest.approx(fitted, rel=1e-4)
 
 
 def fill_alpha_at(page: Any, x: float, y: float) -> int:
@@ -300,7 +299,7 @@ def accept_the_rest_in_bulk(page: Any, api: httpx.Client, project_id: int) -> No
 
 def read_the_dashboard(page: Any, server: LiveServer, api: httpx.Client, project_id: int) -> None:
     page.goto(f"{server.base}/#/projects/{project_id}/dashboard")
-    page.wait_for_selector("[data-chart=histogram] rect.bar")
+    page.wait_for_selector(".rounds-table tr[data-round='1']")
     bars = page.locator("[data-chart=histogram] rect.bar")
     counts = [float(v) for v in bars.evaluate_all("els => els.map(e => e.dataset.value)")]
     assert sum(counts) == UNLABELED
@@ -320,6 +319,10 @@ def read_the_dashboard(page: Any, server: LiveServer, api: httpx.Client, project
     page.wait_for_function("document.querySelectorAll('.badge.status-machine-label').length === 3")
     for status, count in (("human-label", 3), ("edited-label", 1), ("none", 1)):
         assert page.locator(f".badge.status-{status}").count() == count
+    page.wait_for_function(
+        f"document.querySelectorAll('img.thumb').length === {LABELED + UNLABELED}"
+    )
+    page.screenshot(path=screenshot_path("images"))
 
 
 def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
@@ -342,9 +345,9 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     page.fill("textarea[name=round-settings]", '{"model": {"steps": 3000}}')
     page.click("button:has-text('Start round')")
     page.wait_for_selector(".round-stage:has-text('train')", timeout=120_000)
-    page.wait_for_function(
-        "/\\d/.test(document.querySelector('.round-eta')?.textContent || '')", timeout=120_000
-    )
+    page.wait_for_selector(".round-eta", timeout=120_000)  # once some progress is made
+    assert re.fullmatch(r"\d+ h \d+ min|(\d+ min )?\d+ s", page.inner_text(".round-eta"))
+    page.screenshot(path=screenshot_path("project-round"))
     page.click("button:has-text('Cancel round 1')")
     page.wait_for_selector(".round[data-status=cancelled]", timeout=120_000)
     page.close()

@@ -53,7 +53,10 @@ def get_queue(runtime: RuntimeDep) -> TaskQueue:
     return runtime.queue
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits before the response is sent (FastAPI's default ends
+# a yield dependency after it), so a client that reads right after a write, as the browser
+# does after logging in, sees the write, and a failed commit is an error answer, not a 200.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]

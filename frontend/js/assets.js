@@ -1,64 +1,62 @@
 // Everything the viewer draws for one candidate, decoded ahead of time: the image, the mask's
-// class indices, and the fill and contour layers as bitmaps. Once these exist, showing the
-// candidate is three drawImage calls, which is what makes stepping to the next one instant.
+// class indices, and the fill and contour layers as bitmaps (plus small copies of the three
+// for a first look). Once these exist, showing the candidate is three drawImage calls, which
+// is what makes stepping to the next one instant. The decoding runs in a worker.
 
 import { api } from "./api.js";
-import {
-  classesFromRGBA, contourPixels, contourThickness, fillPixels, fullRegion,
-} from "./mask.js";
 
-// Mask PNGs hold class indices: any colour management or premultiplication would change them.
-const RAW = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+let worker = null;
+let sequence = 0;
+const waiting = new Map(); // message id -> {resolve, reject}
 
-/** The image as a bitmap. Browsers decode PNG, JPEG and BMP themselves; for TIFF and DICOM
- * the API renders a windowed PNG (/display), asked for only when the browser fails. */
-async function decodeImage(candidate) {
-  const original = await api.blob(candidate.image_url);
-  try {
-    return await createImageBitmap(original);
-  } catch {
-    return createImageBitmap(await api.blob(candidate.image_url.replace(/\/file$/, "/display")));
+function decoder() {
+  if (!worker) {
+    worker = new Worker(new URL("./decoder.js", import.meta.url), { type: "module" });
+    worker.onmessage = ({ data }) => {
+      const promise = waiting.get(data.id);
+      waiting.delete(data.id);
+      if (data.error) promise.reject(new Error(data.error));
+      else promise.resolve(data.result);
+    };
+    worker.onerror = (event) => {
+      for (const promise of waiting.values()) {
+        promise.reject(new Error(`the image decoder failed: ${event.message}`));
+      }
+      waiting.clear();
+      worker = null;
+    };
   }
+  return worker;
 }
 
-async function decodeClasses(blob) {
-  const bitmap = await createImageBitmap(blob, RAW);
-  const { width, height } = bitmap;
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext("2d", { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  const rgba = context.getImageData(0, 0, width, height).data;
-  return { classes: classesFromRGBA(rgba, width, height), width, height };
+function decode(image, mask, box) {
+  const id = ++sequence;
+  return new Promise((resolve, reject) => {
+    waiting.set(id, { resolve, reject });
+    decoder().postMessage({ id, image, mask, box });
+  });
 }
 
-/** Bitmaps of the fill and contour of `classes`. */
-export async function maskLayers(classes, width, height) {
-  const region = fullRegion(width, height);
-  const thickness = contourThickness(width, height);
-  const fill = new ImageData(fillPixels(classes, width, region), width, height);
-  const contour = new ImageData(contourPixels(classes, width, height, thickness, region), width, height);
-  const [fillBitmap, contourBitmap] = await Promise.all([
-    createImageBitmap(fill), createImageBitmap(contour),
+/** Fetch and decode one candidate: {id, image, fill, contour, classes, width, height,
+ * preview: {image, fill, contour} | null}. `box` is the viewer's size in device pixels: the
+ * preview is the image fitted into it (null for images that fit already). */
+export async function loadAssets(candidate, box) {
+  const [image, mask] = await Promise.all([
+    api.blob(candidate.image_url), api.blob(candidate.mask_url),
   ]);
-  return { fill: fillBitmap, contour: contourBitmap };
-}
-
-/** Fetch and decode one candidate: {id, image, classes, width, height, fill, contour}. */
-export async function loadAssets(candidate) {
-  const [bitmap, mask] = await Promise.all([
-    decodeImage(candidate), api.blob(candidate.mask_url).then(decodeClasses),
-  ]);
-  if (bitmap.width !== mask.width || bitmap.height !== mask.height) {
-    throw new Error(
-      `candidate ${candidate.id}: the mask is ${mask.width}x${mask.height} but the image is ` +
-      `${bitmap.width}x${bitmap.height}`);
+  let result = await decode(image, mask, box);
+  if (result.undecodable) {
+    // Browsers decode PNG, JPEG and BMP; for TIFF and DICOM the API renders a PNG.
+    const png = await api.blob(candidate.image_url.replace(/\/file$/, "/display"));
+    result = await decode(png, mask, box);
+    if (result.undecodable) throw new Error(`image ${candidate.image_id} cannot be shown`);
   }
-  const layers = await maskLayers(mask.classes, mask.width, mask.height);
-  return { id: candidate.id, image: bitmap, ...mask, ...layers };
+  return { id: candidate.id, ...result };
 }
 
 export function releaseAssets(assets) {
   if (!assets) return;
-  for (const bitmap of [assets.image, assets.fill, assets.contour]) if (bitmap) bitmap.close();
+  const bitmaps = [assets.image, assets.fill, assets.contour];
+  if (assets.preview) bitmaps.push(...Object.values(assets.preview));
+  for (const bitmap of bitmaps) if (bitmap) bitmap.close();
 }

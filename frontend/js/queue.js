@@ -10,10 +10,12 @@ const AHEAD = 3; // candidates decoded ahead of the current one
 const BEHIND = 1;
 
 export class ReviewQueue {
-  constructor(projectId, filters, onChange) {
+  /** `box`: the viewer's size in device pixels, for the previews (see loadAssets). */
+  constructor(projectId, filters, onChange, box) {
     this.projectId = projectId;
     this.filters = filters;
     this.onChange = onChange;
+    this.box = box;
     this.items = [];
     this.index = 0;
     this.count = 0;
@@ -73,7 +75,7 @@ export class ReviewQueue {
     let entry = this.assets.get(candidate.id);
     if (!entry) {
       entry = { value: null, error: null };
-      entry.promise = loadAssets(candidate).then(
+      entry.promise = loadAssets(candidate, this.box).then(
         (value) => { entry.value = value; return value; },
         (error) => { entry.error = error; this.assets.delete(candidate.id); throw error; },
       );

@@ -48,7 +48,7 @@ export function BarChart({ title, data, max, format = String, name }) {
 }
 
 /** A line through `data` [{label, value}] in order, with a dot per point. */
-export function LineChart({ title, data, max, format = String, name }) {
+export function LineChart({ title, data, max, format = String, name, empty = "No data yet." }) {
   const top = max || niceMax(Math.max(0, ...data.map((d) => d.value || 0)));
   const step = PLOT_W / Math.max(1, data.length);
   const points = data.map((d, i) => [
@@ -63,6 +63,6 @@ export function LineChart({ title, data, max, format = String, name }) {
         data-value=${data[i].value}><title>${data[i].label}: ${format(data[i].value)}</title></circle>`)}
       <${XLabels} labels=${data.map((d) => d.label)} step=${step} />
     </svg>
-    ${data.length === 0 && html`<p class="note">No data yet.</p>`}
+    ${data.length === 0 && html`<p class="note">${empty}</p>`}
   </figure>`;
 }

@@ -71,7 +71,8 @@ export function DashboardScreen({ projectId }) {
       <${LineChart} name="labeled" title="Labeled images over rounds"
         data=${labeledOverRounds(status)} />
       <${LineChart} name="dice" title="Validation Dice over rounds" data=${valDiceOverRounds(rounds)}
-        max=${1} format=${(v) => score(v)} />
+        max=${1} format=${(v) => score(v)} empty=${"No round has a validation Dice yet: a round " +
+          "holds out some human labels for it once there are enough."} />
     </div>
     <h2>All rounds</h2>
     <${RoundTable} rows=${rounds.map((r, i) => roundRow(r, statistics[i]))} />

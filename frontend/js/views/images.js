@@ -8,6 +8,7 @@ import { bytes, imageStatus } from "../format.js";
 import { allImages, matchMasks, sendAll } from "../uploads.js";
 
 const PAGE = 50;
+const THUMBNAIL_POLL_MS = 2000;
 
 function Thumb({ projectId, image }) {
   const [url, setUrl] = useState(null);
@@ -89,6 +90,13 @@ export function ImagesScreen({ projectId }) {
 
   const busy = upload && !upload.done;
   const page = listing.data;
+  // Thumbnails are made by a worker after the upload; look again until all are there.
+  const waiting = page && page.data.some((image) => !image.has_thumbnail);
+  useEffect(() => {
+    if (!waiting) return undefined;
+    const timer = setTimeout(listing.reload, THUMBNAIL_POLL_MS);
+    return () => clearTimeout(timer);
+  }, [page, waiting]);
   return html`<section class="images">
     <h1>Images</h1>
     <div class="drops">

@@ -23,9 +23,11 @@ function RoundCard({ round, admin, onCancel }) {
   const active = ACTIVE.has(round.status);
   return html`<div class="card round" data-round=${round.number} data-status=${round.status}>
     <h2>Round ${round.number}: <span class="round-status">${round.status}</span></h2>
-    <p>Stage <b class="round-stage">${round.stage}</b>,${" "}
-      <b class="round-percent">${percent(round.progress)}</b> done${active &&
-        html`, about <b class="round-eta">${duration(round.eta_seconds)}</b> left`}.</p>
+    ${round.status === "queued" ? html`<p>Waiting for a worker…</p>`
+      : html`<p>Stage <b class="round-stage">${round.stage}</b>,${" "}
+        <b class="round-percent">${percent(round.progress)}</b> done${active && html`, ${
+          round.eta_seconds === null ? "estimating the time left"
+            : html`about <b class="round-eta">${duration(round.eta_seconds)}</b> left`}`}.</p>`}
     <${ProgressBar} fraction=${round.progress} label="round progress" />
     ${round.error && html`<p class="error">The round failed: ${round.error}</p>`}
     ${round.cancel_requested && active && html`<p class="note">Cancelling at the next check…</p>`}

@@ -6,7 +6,7 @@ import { href } from "../router.js";
 
 export function ProjectsScreen() {
   const { data, error, loading } = useLoad(() => api.projects(), []);
-  return html`<section>
+  return html`<section class="projects-page" data-loaded=${Boolean(data)}>
     <h1>Projects</h1>
     <${Errors} errors=${error ? [error] : []} />
     ${loading && !data && html`<p class="note">Loading…</p>`}

@@ -36,7 +36,7 @@ export function ReviewScreen({ projectId }) {
 
   const reload = () => {
     if (queue.current) queue.current.close();
-    const q = new ReviewQueue(projectId, filters, rerender);
+    const q = new ReviewQueue(projectId, filters, rerender, control.deviceSize());
     queue.current = q;
     q.load().catch(errors.add);
     rerender();

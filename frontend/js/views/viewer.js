@@ -29,6 +29,19 @@ function sizeCanvas(canvas, width, height) {
   return canvas.getContext("2d");
 }
 
+/** Draw `source` ({image, fill, contour} bitmaps, full size or preview) into the layers. The
+ * canvases keep the image's own size in CSS pixels whatever the bitmaps' size, so the view
+ * transform means the same for both. */
+function drawLayers(layers, source, width, height) {
+  for (const name of ["image", "fill", "contour"]) {
+    const canvas = layers[name].current;
+    const bitmap = source[name];
+    sizeCanvas(canvas, bitmap.width, bitmap.height).drawImage(bitmap, 0, 0);
+    canvas.style.width = `${width}px`;
+    canvas.style.height = `${height}px`;
+  }
+}
+
 export function Viewer({ assets, waiting, editor, showOverlay, opacity, control }) {
   const box = useRef(null);
   const stack = useRef(null);
@@ -38,10 +51,22 @@ export function Viewer({ assets, waiting, editor, showOverlay, opacity, control 
   const gesture = useRef(null);
   const editorRef = useRef(editor);
   editorRef.current = editor;
+  const assetsRef = useRef(assets);
+  assetsRef.current = assets;
+  const detail = useRef("full"); // which bitmaps the canvases hold: "preview" or "full"
 
   const apply = () => {
     stack.current.style.transform = cssTransform(view.current);
     stack.current.classList.toggle("pixelated", view.current.scale >= 2);
+    // The preview is enough until the view magnifies it (beyond rounding); then the
+    // originals, once.
+    const shown = assetsRef.current;
+    const magnified = shown && shown.preview && view.current.scale * devicePixelRatio >
+      1.02 * shown.preview.image.width / shown.width;
+    if (detail.current === "preview" && magnified) {
+      drawLayers(layers, shown, shown.width, shown.height);
+      detail.current = "full";
+    }
   };
   const fit = () => {
     if (!assets) return;
@@ -53,10 +78,10 @@ export function Viewer({ assets, waiting, editor, showOverlay, opacity, control 
   // Draw a new candidate, or the original layers again when an edit is abandoned.
   useLayoutEffect(() => {
     if (!assets) return;
-    const { width, height } = assets;
-    sizeCanvas(layers.image.current, width, height).drawImage(assets.image, 0, 0);
-    sizeCanvas(layers.fill.current, width, height).drawImage(assets.fill, 0, 0);
-    sizeCanvas(layers.contour.current, width, height).drawImage(assets.contour, 0, 0);
+    // Editing paints into the full-size layers; a first look needs only the preview.
+    const full = Boolean(editor) || !assets.preview;
+    drawLayers(layers, full ? assets : assets.preview, assets.width, assets.height);
+    detail.current = full ? "full" : "preview";
     box.current.dataset.showing = String(assets.id);
     markDrawn(box.current, assets.id);
   }, [assets, Boolean(editor)]);
@@ -83,7 +108,11 @@ export function Viewer({ assets, waiting, editor, showOverlay, opacity, control 
     view.current = zoomAt(view.current, factor, clientWidth / 2, clientHeight / 2);
     apply();
   };
-  Object.assign(control, { redraw, fit, zoom: zoomCentre });
+  const deviceSize = () => ({
+    width: Math.round(box.current.clientWidth * devicePixelRatio),
+    height: Math.round(box.current.clientHeight * devicePixelRatio),
+  });
+  Object.assign(control, { redraw, fit, zoom: zoomCentre, deviceSize });
 
   useEffect(() => {
     const element = box.current;
