@@ -169,6 +169,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
         lambda w, r: w.call(r, "GET", f"{_i(w)}/file"),
         _expect("viewer"),
     ),
+    ("GET", "/api/v1/projects/{project_id}/images/{image_id}/display"): (
+        lambda w, r: w.call(r, "GET", f"{_i(w)}/display"),
+        _expect("viewer"),
+    ),
     ("GET", "/api/v1/projects/{project_id}/images/{image_id}/thumbnail"): (
         lambda w, r: w.call(r, "GET", f"{_i(w)}/thumbnail"),
         # The statistics job has not run in this world: members learn there is no thumbnail.
