@@ -4,20 +4,46 @@ proposals when none is configured, behind one interface, with an on-disk cache::
     source = default_proposal_source(sam_checkpoint=None)  # offline, with a warning
     proposals = ProposalCache(Path("cache")).get_or_compute(image, source)
 
-The SAM source (``samdsk.proposals.sam``) and its loader (``samdsk.proposals.weights``)
-import torch and segment_anything; they are imported only when a SAM source is built.
+Two SAM sources share checkpoints and settings: "sam" runs segment_anything's own automatic
+mask generator (``samdsk.proposals.sam``); "sam_fast" runs the batched engine
+(``samdsk.proposals.engine``, bf16 on a GPU, same masks, optional embedding cache). They and
+their loader (``samdsk.proposals.weights``) import torch and segment_anything only when built.
+
+Public names are imported on first use, so importing one submodule (e.g. the engine on a GPU
+machine without scikit-image) does not pull in the offline source's dependencies.
 """
 
-from samdsk.proposals.cache import ProposalCache
-from samdsk.proposals.offline import OfflineProposalSource
-from samdsk.proposals.registry import (
-    ProposalSource,
-    build_proposal_source,
-    default_proposal_source,
-    proposal_source_registry,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from samdsk.proposals.cache import ProposalCache
+    from samdsk.proposals.offline import OfflineProposalSource
+    from samdsk.proposals.registry import (
+        ProposalSource,
+        build_proposal_source,
+        default_proposal_source,
+        proposal_source_registry,
+    )
+    from samdsk.proposals.sam_fast import FastSamProposalSource
+
+_MODULES = {
+    "cache": ("ProposalCache",),
+    "offline": ("OfflineProposalSource",),
+    "registry": (
+        "ProposalSource",
+        "build_proposal_source",
+        "default_proposal_source",
+        "proposal_source_registry",
+    ),
+    "sam_fast": ("FastSamProposalSource",),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
+    "FastSamProposalSource",
     "OfflineProposalSource",
     "ProposalCache",
     "ProposalSource",
@@ -25,3 +51,16 @@ __all__ = [
     "default_proposal_source",
     "proposal_source_registry",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,8 +1,10 @@
 """The proposal source interface and a registry of named builders.
 
 Like ``segment_anything.sam_model_registry``: a name maps to one builder function, and an
-unknown name is an error that lists the valid ones. The SAM builder imports torch only when
-called, so the offline source stays light.
+unknown name is an error that lists the valid ones. The SAM builders import torch only when
+called, so the offline source stays light. "sam" runs segment_anything's own automatic mask
+generator; "sam_fast" runs ``samdsk.proposals.engine`` (same settings and masks, batched for
+GPUs, with an optional embedding cache).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class ProposalSource(Protocol):
 
     @property
     def name(self) -> str:
-        """Registry name of the source: ``"offline"`` or ``"sam"``."""
+        """Registry name of the source: ``"offline"``, ``"sam"`` (the reference generator) or
+        ``"sam_fast"`` (the batched engine, same masks)."""
         ...
 
     def settings_key(self) -> str:
@@ -68,9 +71,20 @@ def _build_sam(**settings: Any) -> ProposalSource:
     return SamProposalSource(**_known(SamProposalSource, settings))
 
 
+def _build_sam_fast(**settings: Any) -> ProposalSource:
+    from samdsk.proposals.sam_fast import FastSamProposalSource
+
+    if not settings.get("checkpoint"):
+        raise ConfigError(
+            "the 'sam_fast' source needs checkpoint=<path to a local SAM weight file>"
+        )
+    return FastSamProposalSource(**_known(FastSamProposalSource, settings))
+
+
 proposal_source_registry: dict[str, Callable[..., ProposalSource]] = {
     "offline": _build_offline,
     "sam": _build_sam,
+    "sam_fast": _build_sam_fast,
 }
 
 
