@@ -242,9 +242,11 @@ def _proposal_source(
     from samdsk.proposals import ProposalCache, build_proposal_source
 
     options: dict[str, object] = {}
-    if args.proposals == "sam":
+    if args.proposals in ("sam", "sam_fast"):
         if args.sam_checkpoint is None:
-            raise ConfigError("--proposals sam needs --sam-checkpoint PATH (a SAM weight file)")
+            raise ConfigError(
+                f"--proposals {args.proposals} needs --sam-checkpoint PATH (a SAM weight file)"
+            )
         options = {
             "checkpoint": args.sam_checkpoint,
             "model_type": args.sam_model,
@@ -284,7 +286,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_proposal_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("proposals")
-    group.add_argument("--proposals", choices=("offline", "sam"), default="offline")
+    group.add_argument(
+        "--proposals",
+        choices=("offline", "sam", "sam_fast"),
+        default="offline",
+        help="sam_fast: SAM's masks from the batched engine (bench/RESULTS.md)",
+    )
     group.add_argument("--sam-checkpoint", type=Path, help="SAM weight file (for --proposals sam)")
     group.add_argument("--sam-model", default="vit_b", help="SAM model type: vit_b, vit_l, vit_h")
     group.add_argument("--proposal-device", default="auto", help="device of SAM")

@@ -39,6 +39,27 @@ def test_propose_writes_an_overlay_and_prints_the_count(
     assert _png_size(out)[0] > 100
 
 
+@pytest.mark.parametrize("source", ["sam", "sam_fast"])
+def test_propose_with_a_sam_checkpoint_names_the_source_and_weights(
+    source: str, real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from samdsk.proposals.weights import build_sam_vit_tiny
+
+    torch.manual_seed(0)
+    weights = tmp_path / "sam_vit_tiny.pth"
+    torch.save(build_sam_vit_tiny().state_dict(), weights)
+    out = tmp_path / "proposals.png"
+    base = ["propose", str(real_pair[0]), "--size", "64", "--out", str(out), "--proposals", source]
+    sam = ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny", "--proposal-device", "cpu"]
+    assert main([*base, *sam]) == 0
+    printed = capsys.readouterr().out
+    assert str(weights) in printed and "OFFLINE" not in printed
+    assert _png_size(out)[0] > 0
+    assert main(base) == 1  # no checkpoint: a clear error
+
+
 def _match_score(
     image: Path, probability: Path, out: Path, capsys: pytest.CaptureFixture[str]
 ) -> float:
