@@ -6,8 +6,9 @@ importing torch (which takes seconds); everything else pulls in torch when touch
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from samdsk._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from samdsk.model.checkpoint import load_checkpoint, save_checkpoint
@@ -43,14 +44,4 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES, globals(), __all__)

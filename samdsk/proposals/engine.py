@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from samdsk.errors import ConfigError, ShapeError
+from samdsk.errors import ConfigError
 from samdsk.imageio import hash_array
+from samdsk.model.config import check_image as check_rgb_image
 from samdsk.proposals.embeddings import EmbeddingCache, EmbeddingKey
 from samdsk.proposals.engine_ops import pack_masks, unpack_masks
 from samdsk.proposals.engine_prompts import Candidates, PromptDecoder
@@ -90,16 +91,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def check_image(image: Any) -> np.ndarray:
     """The image as a contiguous H x W x 3 uint8 array, or ShapeError."""
-    if (
-        not isinstance(image, np.ndarray)
-        or image.ndim != 3
-        or image.shape[2] != 3
-        or image.dtype != np.uint8
-        or image.shape[0] == 0
-        or image.shape[1] == 0
-    ):
-        found = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image)
-        raise ShapeError(f"expected an H x W x 3 uint8 RGB image; got {found}")
+    check_rgb_image(image)
     return np.ascontiguousarray(image)
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from samdsk.errors import ConfigError, ShapeError
-from samdsk.proposals.weights import checkpoint_digest, load_sam, resolve_device, sam_builders
+from samdsk.proposals.weights import checkpoint_digest, load_sam, resolve_device, sam_builder
 from samdsk.types import Proposals
 
 __all__ = ["SamProposalSource", "load_sam"]
@@ -52,9 +52,7 @@ class SamProposalSource:
     def __post_init__(self) -> None:
         from segment_anything import SamAutomaticMaskGenerator
 
-        if self.model_type not in sam_builders:
-            valid = ", ".join(sam_builders)
-            raise ConfigError(f"unknown SAM model type {self.model_type!r}; valid: {valid}")
+        sam_builder(self.model_type)  # an unknown type fails before anything is loaded
         if self.points_per_side < 1 or self.points_per_batch < 1 or self.crop_n_layers < 0:
             raise ConfigError("points_per_side and points_per_batch must be >= 1")
         thresholds = (self.pred_iou_thresh, self.stability_score_thresh)

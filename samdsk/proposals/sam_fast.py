@@ -17,10 +17,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from samdsk.errors import ConfigError
 from samdsk.proposals.embeddings import EmbeddingCache
 from samdsk.proposals.engine import EngineSettings, SamMaskEngine, check_image, resolve_precision
-from samdsk.proposals.weights import checkpoint_digest, load_sam, resolve_device, sam_builders
+from samdsk.proposals.weights import checkpoint_digest, load_sam, resolve_device, sam_builder
 from samdsk.types import Proposals
 
 # Fields that change how fast the masks come, not which masks come: left out of cache keys.
@@ -57,9 +56,7 @@ class FastSamProposalSource:
     _digest: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.model_type not in sam_builders:
-            valid = ", ".join(sam_builders)
-            raise ConfigError(f"unknown SAM model type {self.model_type!r}; valid: {valid}")
+        sam_builder(self.model_type)  # an unknown type fails before anything is loaded
         settings = EngineSettings(
             points_per_side=self.points_per_side,
             points_per_batch=self.points_per_batch,

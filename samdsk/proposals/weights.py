@@ -94,17 +94,23 @@ sam_builders: dict[str, Callable[[], Sam]] = {
 }
 
 
+def sam_builder(model_type: str) -> Callable[[], Sam]:
+    """The builder of ``model_type``; ConfigError listing the valid types otherwise."""
+    builder = sam_builders.get(model_type)
+    if builder is None:
+        raise ConfigError(
+            f"unknown SAM model type {model_type!r}; valid: {', '.join(sam_builders)}"
+        )
+    return builder
+
+
 def load_sam(checkpoint: Path, model_type: str, device: str) -> Sam:
     """Build ``model_type`` and load the state dict in ``checkpoint`` strictly, in eval mode
     on ``device``. Never downloads: a missing, unreadable or mismatched file raises
     CheckpointError; an unknown model type or unusable device raises ConfigError."""
     import torch
 
-    builder = sam_builders.get(model_type)
-    if builder is None:
-        raise ConfigError(
-            f"unknown SAM model type {model_type!r}; valid: {', '.join(sam_builders)}"
-        )
+    builder = sam_builder(model_type)
     path = Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"SAM checkpoint not found: {path} (download it and set its path)")
