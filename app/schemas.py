@@ -7,7 +7,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.models import JobStatus, LabelSource
+from app.models import JobStatus, LabelSource, Role
 
 T = TypeVar("T")
 
@@ -74,6 +74,11 @@ class ProjectPublic(BaseModel):
     proposal_settings: dict[str, Any]
     model_settings: dict[str, Any]
     created_at: datetime
+    my_role: Role | None = Field(
+        None,
+        description="The caller's role in the project (a site administrator acts as admin "
+        "everywhere), so that a client can show only what the caller may do.",
+    )
 
 
 class ImagePublic(BaseModel):

@@ -155,6 +155,18 @@ def test_projects_listing_shows_only_memberships(client: TestClient, runtime: Ru
     assert [p["name"] for p in listed["data"]] == ["mine"] and listed["count"] == 1
 
 
+def test_projects_tell_the_caller_its_role(client: TestClient, runtime: Runtime) -> None:
+    project = create_project(client)
+    assert project["my_role"] == "admin"  # its creator
+    path = f"/api/v1/projects/{project['id']}"
+    assert client.get(path).json()["my_role"] == "admin"  # a site administrator, not a member
+    for role in (Role.VIEWER, Role.REVIEWER):
+        _, token = make_user(runtime, f"dr.{role.value}", roles={int(project["id"]): role})  # type: ignore[call-overload]
+        assert client.get(path, headers=bearer(token)).json()["my_role"] == role.value
+        listed = client.get("/api/v1/projects", headers=bearer(token)).json()["data"]
+        assert [p["my_role"] for p in listed] == [role.value]
+
+
 def test_project_keeps_its_last_admin(client: TestClient, runtime: Runtime) -> None:
     project = create_project(client)
     _, token = make_user(runtime, "boss", roles={int(project["id"]): Role.ADMIN})  # type: ignore[call-overload]

@@ -17,6 +17,21 @@ def role_in(*, session: Session, user: User, project_id: int) -> Role | None:
     )
 
 
+def effective_role(*, session: Session, user: User, project_id: int) -> Role | None:
+    """What ``user`` may do in the project: a site administrator acts as its admin."""
+    if user.is_superuser:
+        return Role.ADMIN
+    return role_in(session=session, user=user, project_id=project_id)
+
+
+def roles_of(*, session: Session, user: User) -> dict[int, Role]:
+    """Project id -> the user's role, for every project the user is a member of."""
+    rows = session.execute(
+        select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
+    )
+    return {project_id: role for project_id, role in rows}
+
+
 def set_role(*, session: Session, project: Project, user: User, role: Role) -> Membership:
     member = session.scalar(
         select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, PaginationDep, ProjectViewer, SessionDep
-from app.models import Role
+from app.models import Project, Role
 from app.schemas import Page, ProjectCreate, ProjectPublic
 from app.services import projects as service
 from app.services.audit import record
-from app.services.members import set_role
+from app.services.members import effective_role, roles_of, set_role
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -28,7 +28,7 @@ def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) 
         project_id=project.id,
         details={"name": project.name},
     )
-    return ProjectPublic.model_validate(project)
+    return _public(project, Role.ADMIN)
 
 
 @router.get("", response_model=Page[ProjectPublic])
@@ -39,8 +39,9 @@ def list_projects(
     rows, count = service.list_projects(
         session=session, user=user, offset=page.offset, limit=page.limit
     )
+    roles = roles_of(session=session, user=user)
     return Page(
-        data=[ProjectPublic.model_validate(p) for p in rows],
+        data=[_public(p, Role.ADMIN if user.is_superuser else roles.get(p.id)) for p in rows],
         count=count,
         offset=page.offset,
         limit=page.limit,
@@ -48,5 +49,9 @@ def list_projects(
 
 
 @router.get("/{project_id}", response_model=ProjectPublic)
-def get_project(project: ProjectViewer) -> ProjectPublic:
-    return ProjectPublic.model_validate(project)
+def get_project(project: ProjectViewer, session: SessionDep, user: CurrentUser) -> ProjectPublic:
+    return _public(project, effective_role(session=session, user=user, project_id=project.id))
+
+
+def _public(project: Project, role: Role | None) -> ProjectPublic:
+    return ProjectPublic.model_validate(project).model_copy(update={"my_role": role})

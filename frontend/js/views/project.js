@@ -63,14 +63,13 @@ function StartRound({ onStart, busy }) {
   </div>`;
 }
 
-export function ProjectScreen({ projectId, user }) {
+export function ProjectScreen({ projectId }) {
   const overview = useOverview(projectId);
-  const admin = useLoad(() => (user && user.is_superuser ? Promise.resolve(true)
-    : api.isAdmin(projectId)), [projectId, user && user.is_superuser]);
   const errors = useErrors();
   const [notice, setNotice] = useState("");
   const [busy, setBusy] = useState(false);
   const data = overview.data;
+  const admin = Boolean(data && data.project.my_role === "admin");
   const latest = data && data.rounds.length ? data.rounds[data.rounds.length - 1] : null;
   const running = latest && ACTIVE.has(latest.status);
 
@@ -110,12 +109,11 @@ export function ProjectScreen({ projectId, user }) {
       <dt>Pending review</dt><dd><a href=${href("review", projectId)}>${status.pending_candidates}</a></dd>
       <dt>Converged</dt><dd>${status.converged ? "yes" : "no"}</dd>
     </dl>
-    ${latest ? html`<${RoundCard} round=${latest} admin=${admin.data}
+    ${latest ? html`<${RoundCard} round=${latest} admin=${admin}
         onCancel=${() => act(() => api.cancelRound(projectId, latest.number),
           `Asked round ${latest.number} to stop.`)} />`
       : html`<p class="note">No round yet.</p>`}
-    ${admin.error && html`<${Errors} errors=${[admin.error]} />`}
-    ${admin.data && !running && html`<${StartRound} busy=${busy} onStart=${(settings) =>
+    ${admin && !running && html`<${StartRound} busy=${busy} onStart=${(settings) =>
       act(() => api.startRound(projectId, settings), "Round started.")} />`}
   </section>`;
 }
