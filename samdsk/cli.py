@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="match against maps averaged over mirror images",
     )
+    experiment.add_argument(
+        "--limit-empty-share",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="empty machine labels may not make absence more common than among the labels "
+        "held before the round",
+    )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
     _add_model_options(experiment)
@@ -125,6 +132,7 @@ def _experiment(args: argparse.Namespace) -> int:
         max_new_per_round=args.max_new,
         fusion_band=args.fusion_band,
         flip_tta=args.flip_tta,
+        limit_empty_share=args.limit_empty_share,
         seed=args.seed,
         max_images=args.max_images,
     )

@@ -66,6 +66,7 @@ class ExperimentConfig:
     max_new_per_round: int | None = None
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
+    limit_empty_share: bool = True
     seed: int = 0
     max_images: int | None = None
     test: Path | None = None
@@ -87,6 +88,7 @@ class ExperimentConfig:
             max_new_per_round=self.max_new_per_round,
             fusion_band=self.fusion_band,
             flip_tta=self.flip_tta,
+            limit_empty_share=self.limit_empty_share,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from samdsk.model.infer import model_device
 from samdsk.model.threads import cpu_thread_budget
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
+from samdsk.selection import LabelCounts, select
 from samdsk.types import Proposals
 
 Progress = Callable[[str, float], None]
@@ -52,6 +53,8 @@ class RoundConfig:
         proposals' union alone, as in the paper).
     flip_tta: match against probability maps averaged over mirror images (3x prediction
         cost; the match score ranks images better).
+    limit_empty_share: empty annotations may not make the class's absence more common among
+        the labels than among those held before the round (``samdsk.selection``).
     """
 
     model: ModelConfig
@@ -65,6 +68,7 @@ class RoundConfig:
     min_relevance: float = DEFAULT_MIN_RELEVANCE
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
+    limit_empty_share: bool = True
 
     def __post_init__(self) -> None:
         if not self.knowledge or len(self.knowledge) != self.model.num_classes:
@@ -168,9 +172,14 @@ def run_round(
     started = time.perf_counter()
     candidates = match_all(proposals, maps, config, report, show_progress_bar)
     seconds["match"] = time.perf_counter() - started
-    accepted = [c.index for c in candidates if c.score >= config.threshold]
-    if config.max_new_per_round is not None:
-        accepted = accepted[: config.max_new_per_round]
+    held = LabelCounts.of([s.mask for s in (*labeled, *val)])
+    chosen = select(
+        [(c.score, not c.match.class_mask.any()) for c in candidates],
+        threshold=config.threshold,
+        max_new=config.max_new_per_round,
+        held=held if config.limit_empty_share else None,
+    )
+    accepted = [candidates[position].index for position in chosen]
     return RoundResult(number, trained, candidates, accepted, seconds)
 
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from samdsk.cli import main
+from tests.tiny_sam import save_tiny_sam
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -43,13 +44,7 @@ def test_propose_writes_an_overlay_and_prints_the_count(
 def test_propose_with_a_sam_checkpoint_names_the_source_and_weights(
     source: str, real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import torch
-
-    from samdsk.proposals.weights import build_sam_vit_tiny
-
-    torch.manual_seed(0)
-    weights = tmp_path / "sam_vit_tiny.pth"
-    torch.save(build_sam_vit_tiny().state_dict(), weights)
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth")
     out = tmp_path / "proposals.png"
     base = ["propose", str(real_pair[0]), "--size", "64", "--out", str(out), "--proposals", source]
     sam = ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny", "--proposal-device", "cpu"]

@@ -10,10 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from samdsk.errors import ConfigError, ShapeError
-from samdsk.imageio import read_image
 from samdsk.proposals import ProposalSource, build_proposal_source
 from samdsk.proposals.agreement import best_ious, mask_agreement, reference_prompt_scores
 from samdsk.proposals.engine_ops import (
@@ -25,40 +23,22 @@ from samdsk.proposals.engine_ops import (
 )
 from samdsk.proposals.sam import SamProposalSource
 from samdsk.proposals.sam_fast import FastSamProposalSource
-from samdsk.proposals.weights import build_sam_vit_tiny
 from samdsk.types import Proposals
+from tests.tiny_sam import kvasir_image, save_tiny_sam
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Thresholds at which many random-weight masks survive: box NMS off (random masks are
 # scattered, so their boxes all span the image and NMS at 0.5 would keep one).
 PERMISSIVE = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
 
 
-def _save_tiny(path: Path, seed: int) -> Path:
-    """A vit_tiny checkpoint whose mask logits are scaled up, so that random weights draw
-    masks of varied area and stability."""
-    torch.manual_seed(seed)
-    model = build_sam_vit_tiny()
-    with torch.no_grad():
-        for mlp in model.mask_decoder.output_hypernetworks_mlps:
-            mlp.layers[-1].weight.mul_(30.0)
-            mlp.layers[-1].bias.zero_()
-    torch.save(model.state_dict(), path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _save_tiny(tmp_path_factory.mktemp("sam") / "tiny.pth", seed=0)
+    return save_tiny_sam(tmp_path_factory.mktemp("sam") / "tiny.pth", logit_scale=30.0)
 
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    folder = DATA / "kvasir_seg" / "images"
-    if not folder.is_dir():
-        pytest.skip(f"real data not found at {folder}")
-    full = Image.fromarray(read_image(sorted(folder.glob("*.jpg"))[0]))
-    return np.asarray(full.resize((96, round(96 * full.height / full.width))))
+    return kvasir_image(96)
 
 
 def _propose_both(
@@ -166,7 +146,7 @@ def test_embedding_cache_hit_skips_the_encoder_and_other_weights_miss(
     again.propose(image[:, ::-1].copy())  # other pixels: encoded
     assert again_calls == [1]
 
-    other = _save_tiny(tmp_path / "other.pth", seed=1)
+    other = save_tiny_sam(tmp_path / "other.pth", seed=1, logit_scale=30.0)
     retrained = FastSamProposalSource(other, "vit_tiny", embedding_cache=cache, **settings)
     retrained_calls = _count_encoder_calls(retrained)
     retrained.propose(image)

@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from samdsk.errors import CheckpointError, ConfigError
-from samdsk.imageio import read_image
 from samdsk.proposals import (
     OfflineProposalSource,
     ProposalSource,
@@ -22,33 +20,20 @@ from samdsk.proposals import (
     default_proposal_source,
 )
 from samdsk.proposals.sam import SamProposalSource, load_sam
-from samdsk.proposals.weights import build_sam_vit_tiny
+from tests.tiny_sam import kvasir_image, save_tiny_sam
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FAST = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A vit_tiny state dict whose mask decoder outputs are offset, so that even random
-    weights draw non-empty masks."""
-    torch.manual_seed(0)
-    model = build_sam_vit_tiny()
-    with torch.no_grad():
-        for mlp in model.mask_decoder.output_hypernetworks_mlps:
-            mlp.layers[-1].bias.normal_(0.0, 3.0)
-    path = tmp_path_factory.mktemp("sam") / "sam_vit_tiny.pth"
-    torch.save(model.state_dict(), path)
-    return path
+    """Mask decoder outputs offset, so that even random weights draw non-empty masks."""
+    return save_tiny_sam(tmp_path_factory.mktemp("sam") / "sam_vit_tiny.pth", bias_std=3.0)
 
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    folder = DATA / "kvasir_seg" / "images"
-    if not folder.is_dir():
-        pytest.skip(f"real data not found at {folder}")
-    full = Image.fromarray(read_image(sorted(folder.glob("*.jpg"))[0]))
-    return np.asarray(full.resize((128, round(128 * full.height / full.width))))
+    return kvasir_image(128)
 
 
 def _sha(path: Path) -> str:
