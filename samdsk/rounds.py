@@ -172,12 +172,12 @@ def run_round(
     started = time.perf_counter()
     candidates = match_all(proposals, maps, config, report, show_progress_bar)
     seconds["match"] = time.perf_counter() - started
-    held = LabelCounts.of([s.mask for s in (*labeled, *val)])
+    held = LabelCounts.of([s.mask for s in (*labeled, *val)]) if config.limit_empty_share else None
     chosen = select(
         [(c.score, not c.match.class_mask.any()) for c in candidates],
         threshold=config.threshold,
         max_new=config.max_new_per_round,
-        held=held if config.limit_empty_share else None,
+        held=held,
     )
     accepted = [candidates[position].index for position in chosen]
     return RoundResult(number, trained, candidates, accepted, seconds)
