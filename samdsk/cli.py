@@ -20,6 +20,7 @@ from samdsk.errors import ConfigError, SamdskError, ShapeError
 from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
 from samdsk.model import ModelConfig
+from samdsk.selection import EMPTY_LABEL_POLICIES
 
 if TYPE_CHECKING:
     from samdsk.proposals import ProposalCache, ProposalSource
@@ -70,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="match against maps averaged over mirror images",
     )
     experiment.add_argument(
-        "--limit-empty-share",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="empty machine labels may not make absence more common than among the labels "
-        "held before the round",
+        "--empty-labels",
+        choices=EMPTY_LABEL_POLICIES,
+        default="bounded",
+        help="which empty annotations may become labels: bounded (absence may not become "
+        "more common than among the labels held), never, any",
     )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
@@ -132,7 +133,7 @@ def _experiment(args: argparse.Namespace) -> int:
         max_new_per_round=args.max_new,
         fusion_band=args.fusion_band,
         flip_tta=args.flip_tta,
-        limit_empty_share=args.limit_empty_share,
+        empty_labels=args.empty_labels,
         seed=args.seed,
         max_images=args.max_images,
     )
@@ -241,6 +242,7 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
         device=args.device,
         machine_label_weight=args.machine_label_weight,
         val_every=args.val_every,
+        min_val_for_selection=args.min_val_for_selection,
     )
 
 
@@ -287,6 +289,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=_positive, default=8)
     group.add_argument("--lr", type=float, default=1e-3)
     group.add_argument("--val-every", type=_positive, default=50)
+    group.add_argument(
+        "--min-val-for-selection",
+        type=int,
+        default=5,
+        help="keep the best validated weights only with at least N validation images, "
+        "else the final ones",
+    )
     group.add_argument("--machine-label-weight", type=float, default=1.0)
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -45,6 +45,7 @@ from samdsk.model import ModelConfig, TrainingSample, train_model
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.rounds import RoundConfig, RoundResult, machine_labels, predict_in_batches, run_samdsk
+from samdsk.selection import EmptyLabels
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class ExperimentConfig:
     max_new_per_round: int | None = None
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
-    limit_empty_share: bool = True
+    empty_labels: EmptyLabels = "bounded"
     seed: int = 0
     max_images: int | None = None
     test: Path | None = None
@@ -88,7 +89,7 @@ class ExperimentConfig:
             max_new_per_round=self.max_new_per_round,
             fusion_band=self.fusion_band,
             flip_tta=self.flip_tta,
-            limit_empty_share=self.limit_empty_share,
+            empty_labels=self.empty_labels,
         )
 
     def to_dict(self) -> dict[str, Any]:

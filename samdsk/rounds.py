@@ -30,7 +30,7 @@ from samdsk.model.infer import model_device
 from samdsk.model.threads import cpu_thread_budget
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
-from samdsk.selection import LabelCounts, select
+from samdsk.selection import EMPTY_LABEL_POLICIES, EmptyLabels, LabelCounts, select
 from samdsk.types import Proposals
 
 Progress = Callable[[str, float], None]
@@ -53,8 +53,9 @@ class RoundConfig:
         proposals' union alone, as in the paper).
     flip_tta: match against probability maps averaged over mirror images (3x prediction
         cost; the match score ranks images better).
-    limit_empty_share: empty annotations may not make the class's absence more common among
-        the labels than among those held before the round (``samdsk.selection``).
+    empty_labels: which empty annotations may become labels (``samdsk.selection``):
+        "bounded" ones may not make the class's absence more common among the labels than
+        among those held before the round; "never": none; "any": all that reach the threshold.
     """
 
     model: ModelConfig
@@ -68,7 +69,7 @@ class RoundConfig:
     min_relevance: float = DEFAULT_MIN_RELEVANCE
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
-    limit_empty_share: bool = True
+    empty_labels: EmptyLabels = "bounded"
 
     def __post_init__(self) -> None:
         if not self.knowledge or len(self.knowledge) != self.model.num_classes:
@@ -78,6 +79,10 @@ class RoundConfig:
             )
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1]; got {self.threshold}")
+        if self.empty_labels not in EMPTY_LABEL_POLICIES:
+            raise ConfigError(
+                f"empty_labels must be one of {EMPTY_LABEL_POLICIES}; got {self.empty_labels!r}"
+            )
         if self.max_rounds < 1:
             raise ConfigError(f"max_rounds must be >= 1; got {self.max_rounds}")
         if not 0.0 <= self.fusion_band <= 0.5:
@@ -172,12 +177,13 @@ def run_round(
     started = time.perf_counter()
     candidates = match_all(proposals, maps, config, report, show_progress_bar)
     seconds["match"] = time.perf_counter() - started
-    held = LabelCounts.of([s.mask for s in (*labeled, *val)]) if config.limit_empty_share else None
+    bounded = config.empty_labels == "bounded"
     chosen = select(
         [(c.score, not c.match.class_mask.any()) for c in candidates],
         threshold=config.threshold,
         max_new=config.max_new_per_round,
-        held=held,
+        held=LabelCounts.of([s.mask for s in (*labeled, *val)]) if bounded else None,
+        allow_empty=config.empty_labels != "never",
     )
     accepted = [candidates[position].index for position in chosen]
     return RoundResult(number, trained, candidates, accepted, seconds)

@@ -9,14 +9,24 @@ them taught the model to miss more (test Dice 0.635 -> 0.579). So empty labels m
 "absent" more common among the labels than the labels held so far say it is: after a round,
 the share of empty labels stays at most (empty + 1) / (labels + 2) of those held before it
 (add-one smoothing, so a pool can start from no empty label at all).
+
+The bound limits how many missed lesions get in, not which: they rank among the true normals.
+An empty annotation has no proposal behind it; its score is the model's confidence alone, as in
+naive self-training. ``EmptyLabels`` picks the policy: ``"bounded"`` (the default),
+``"never"`` (empty annotations are ranked but never become labels without a reviewer: a
+clinician tells a missed lesion from a normal image at a glance), or ``"any"`` (no guard).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
+
+EmptyLabels = Literal["bounded", "never", "any"]
+EMPTY_LABEL_POLICIES: tuple[str, ...] = get_args(EmptyLabels)
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,18 @@ def select(
     threshold: float,
     max_new: int | None = None,
     held: LabelCounts | None = None,
+    allow_empty: bool = True,
 ) -> list[int]:
     """Positions in ``ranked`` (``(score, annotation is empty)``, best first) to accept: those
     reaching ``threshold``, at most ``max_new``, dropping the worst-ranked empty ones while the
     empty share would exceed ``held``'s bound (None: empty annotations count like any other).
+    ``allow_empty=False`` passes over every empty annotation.
     """
-    passing = [position for position, (score, _) in enumerate(ranked) if score >= threshold]
+    passing = [
+        position
+        for position, (score, empty) in enumerate(ranked)
+        if score >= threshold and (allow_empty or not empty)
+    ]
     dropped: set[int] = set()
     while True:
         chosen = [position for position in passing if position not in dropped][:max_new]

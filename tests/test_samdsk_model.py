@@ -123,6 +123,21 @@ def test_training_learns_discs_and_predicts_them_at_original_size() -> None:
     assert np.mean([dice(p, s.mask) for p, s in zip(maps, test, strict=True)]) > 0.8
 
 
+def test_few_validation_images_keep_the_final_weights_not_the_best_checkpoint() -> None:
+    train, val = disc_samples(6, 64, seed=0), disc_samples(2, 64, seed=1)
+    config = ModelConfig.from_dict({**TINY.to_dict(), "steps": 4, "val_every": 1})
+    final = train_model(train, config)  # no validation: the final weights
+    few = train_model(train, config, val=val)  # 2 < min_val_for_selection (5)
+    val_dice = [h["val_dice"] for h in few.history]
+    assert few.best_val_dice == val_dice[-1]
+    for name, tensor in final.model.state_dict().items():
+        assert torch.equal(tensor, few.model.state_dict()[name]), name
+    chosen = ModelConfig.from_dict({**config.to_dict(), "min_val_for_selection": 2})
+    assert train_model(train, chosen, val=val).best_val_dice == max(val_dice)
+    with pytest.raises(ConfigError, match="min_val_for_selection"):
+        ModelConfig(min_val_for_selection=-1)
+
+
 def test_same_seed_gives_the_same_losses_and_another_seed_does_not() -> None:
     train = disc_samples(6, 64, seed=0)
     first = train_model(train, TINY).history

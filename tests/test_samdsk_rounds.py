@@ -154,3 +154,5 @@ def test_round_config_rejects_bad_settings() -> None:
         RoundConfig(model=MODEL, knowledge=KNOWLEDGE * 2)
     with pytest.raises(ConfigError, match="max_rounds"):
         RoundConfig(model=MODEL, knowledge=KNOWLEDGE, max_rounds=0)
+    with pytest.raises(ConfigError, match="empty_labels"):
+        RoundConfig(model=MODEL, knowledge=KNOWLEDGE, empty_labels="sometimes")  # type: ignore[arg-type]

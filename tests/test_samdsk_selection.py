@@ -43,3 +43,9 @@ def test_counts_of_masks() -> None:
     counts = LabelCounts.of(masks)
     assert (counts.labels, counts.empty) == (3, 2)
     assert counts.empty_share_bound == 3 / 5
+
+
+def test_never_passes_over_every_empty_annotation() -> None:
+    ranked = [(1.0, True), (0.97, False), (0.95, True), (0.93, False)]
+    assert select(ranked, threshold=0.9, allow_empty=False) == [1, 3]
+    assert select(ranked, threshold=0.9, max_new=1, allow_empty=False) == [1]

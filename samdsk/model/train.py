@@ -27,11 +27,13 @@ ProgressCallback = Callable[[int, int, float], None]
 
 @dataclass
 class TrainResult:
-    """A trained model (best validation weights loaded, eval mode, on ``device``).
+    """A trained model (the selected weights loaded, eval mode, on ``device``).
 
     history: one dict per step with ``step`` and ``loss``, plus ``val_dice`` at validation
-    steps. best_val_dice: None when no validation samples were given (then the model holds
-    the final weights).
+    steps. best_val_dice: validation Dice of the weights held (the best checkpoint's, or the
+    final one's when there were fewer than ``config.min_val_for_selection`` validation
+    images); None when no validation samples were given (then the model holds the final
+    weights).
     """
 
     model: torch.nn.Module
@@ -55,7 +57,8 @@ def train_model(
 
     Loss: per-sample BCE + soft Dice, weighted by ``TrainingSample.weight``; samples of
     weight 0 are left out. Validates every ``config.val_every`` steps and at the end, keeping
-    the state with the best mean per-image Dice (at ``input_size``). ``init_state`` starts from
+    the state with the best mean per-image Dice (at ``input_size``; the final state when
+    ``val`` has fewer than ``config.min_val_for_selection`` images). ``init_state`` starts from
     given weights (e.g. the previous round's model). ``progress(step, steps, loss)`` is called
     after every step; ``show_progress_bar`` draws a tqdm bar on stderr. Seeds the Python,
     NumPy and torch global generators with ``config.seed``. On the CPU the run uses the cores
@@ -88,12 +91,33 @@ def train_model(
         history, best = _fit(model, data, val_data, config, device, progress, show_progress_bar)
     finally:
         torch.set_num_threads(threads)
-    if best is not None:
-        model.load_state_dict(best[1])
+    kept_val_dice = _keep_selected_weights(model, best, history, len(val), config)
     model.eval()
     seconds = time.perf_counter() - started
-    logger.info("trained in %.1f s; best val Dice %s", seconds, best[0] if best else "n/a")
-    return TrainResult(model, config, best[0] if best else None, history, seconds, str(device))
+    logger.info("trained in %.1f s; val Dice of the weights kept: %s", seconds, kept_val_dice)
+    return TrainResult(model, config, kept_val_dice, history, seconds, str(device))
+
+
+def _keep_selected_weights(
+    model: torch.nn.Module,
+    best: tuple[float, dict[str, torch.Tensor]] | None,
+    history: Sequence[dict[str, float]],
+    val_count: int,
+    config: ModelConfig,
+) -> float | None:
+    """Load the best checkpoint into ``model`` when the validation set is large enough to
+    choose by; returns the validation Dice of the weights kept (None: nothing validated)."""
+    if best is None:
+        return None
+    if val_count >= config.min_val_for_selection:
+        model.load_state_dict(best[1])
+        return best[0]
+    logger.info(
+        "%d validation images (< %d): keeping the final weights, not the best checkpoint",
+        val_count,
+        config.min_val_for_selection,
+    )
+    return history[-1]["val_dice"]  # the loop validates at its last step
 
 
 def _prepare_model(
