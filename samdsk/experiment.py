@@ -152,12 +152,32 @@ class ExperimentResult:
                     "round": r.number,
                     "match_scores": {stems[c.index]: c.score for c in r.candidates},
                     "accepted": [stems[i] for i in r.accepted],
+                    "accepted_labels": self._accepted_labels(r),
                     "seconds": r.seconds,
                 }
                 for r in samdsk
             ],
             "timings_seconds": self.timings,
         }
+
+    def _accepted_labels(self, result: RoundResult) -> list[dict[str, Any]]:
+        """Per accepted label, in rank order: its score, whether it (and the truth) is empty,
+        and its Dice against the hidden truth, so a bad label can be traced to its image."""
+        by_index = {c.index: c for c in result.candidates}
+        rows: list[dict[str, Any]] = []
+        for index in result.accepted:
+            label = by_index[index].match.class_mask
+            truth = self.data.unlabeled[index].mask
+            rows.append(
+                {
+                    "stem": self.data.split.unlabeled[index],
+                    "score": by_index[index].score,
+                    "empty": not label.any(),
+                    "truth_empty": not truth.any(),
+                    "dice": label_dice([label], [truth])[0],
+                }
+            )
+        return rows
 
 
 def write_outputs(result: ExperimentResult, out: Path) -> dict[str, Any]:

@@ -128,6 +128,12 @@ def test_experiment_on_real_images_writes_report_csvs_and_plots(tmp_path: Path) 
     assert samdsk_rows[1]["added"] == 3 and samdsk_rows[1]["machine_labels"] == 3
     assert saved["arms"]["B"]["rounds"][1]["added"] == 3
     assert 0.0 <= samdsk_rows[1]["added_label_dice"] <= 1.0
+    labels = saved["samdsk_rounds"][0]["accepted_labels"]
+    assert [label["stem"] for label in labels] == saved["samdsk_rounds"][0]["accepted"]
+    assert np.mean([label["dice"] for label in labels]) == pytest.approx(
+        samdsk_rows[1]["added_label_dice"]
+    )
+    assert not any(label["truth_empty"] for label in labels)  # PH2: one lesion per image
     assert saved["proposals"]["name"]
     assert saved["settings"]["model"]["input_size"] == 64
     for row in (r for arm in saved["arms"].values() for r in arm["rounds"]):
