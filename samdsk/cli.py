@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--empty-labels",
         choices=EMPTY_LABEL_POLICIES,
-        default="bounded",
-        help="which empty annotations may become labels: bounded (absence may not become "
-        "more common than among the labels held), never, any",
+        default="never",
+        help="which empty annotations may become labels: never (a reviewer decides them), "
+        "bounded (absence may not become more common than among the labels held), any",
     )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")

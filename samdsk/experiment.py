@@ -67,7 +67,7 @@ class ExperimentConfig:
     max_new_per_round: int | None = None
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
-    empty_labels: EmptyLabels = "bounded"
+    empty_labels: EmptyLabels = "never"
     seed: int = 0
     max_images: int | None = None
     test: Path | None = None

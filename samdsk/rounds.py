@@ -54,8 +54,9 @@ class RoundConfig:
     flip_tta: match against probability maps averaged over mirror images (3x prediction
         cost; the match score ranks images better).
     empty_labels: which empty annotations may become labels (``samdsk.selection``):
-        "bounded" ones may not make the class's absence more common among the labels than
-        among those held before the round; "never": none; "any": all that reach the threshold.
+        "never" (the default): none, a reviewer decides them; "bounded": those that do not
+        make the class's absence more common among the labels than among those held before
+        the round; "any": all that reach the threshold.
     """
 
     model: ModelConfig
@@ -69,7 +70,7 @@ class RoundConfig:
     min_relevance: float = DEFAULT_MIN_RELEVANCE
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
-    empty_labels: EmptyLabels = "bounded"
+    empty_labels: EmptyLabels = "never"
 
     def __post_init__(self) -> None:
         if not self.knowledge or len(self.knowledge) != self.model.num_classes:

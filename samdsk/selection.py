@@ -5,16 +5,21 @@ Empty annotations ("the class is absent here", allowed where a class's ``min_reg
 need one more guard. A model that misses a lesion altogether is as sure that nothing is there
 as it is on a truly normal image, so both score near 1: on BUSI at 10 % labels, 18 of the 50
 empty annotations reaching 0.85 were missed lesions (Dice 0 against the truth), and training on
-them taught the model to miss more (test Dice 0.635 -> 0.579). So empty labels may not make
-"absent" more common among the labels than the labels held so far say it is: after a round,
-the share of empty labels stays at most (empty + 1) / (labels + 2) of those held before it
-(add-one smoothing, so a pool can start from no empty label at all).
+them taught the model to miss more (test Dice 0.635 -> 0.579).
 
-The bound limits how many missed lesions get in, not which: they rank among the true normals.
 An empty annotation has no proposal behind it; its score is the model's confidence alone, as in
-naive self-training. ``EmptyLabels`` picks the policy: ``"bounded"`` (the default),
-``"never"`` (empty annotations are ranked but never become labels without a reviewer: a
-clinician tells a missed lesion from a normal image at a glance), or ``"any"`` (no guard).
+naive self-training, so the match cannot tell a missed lesion from a normal image. A clinician
+tells them apart at a glance. ``EmptyLabels`` picks the policy:
+
+- ``"never"`` (the default): empty annotations are ranked but never become labels without a
+  reviewer.
+- ``"bounded"``: empty labels may not make "absent" more common among the labels than the
+  labels held so far say it is: after a round, the share of empty labels stays at most
+  (empty + 1) / (labels + 2) of those held before it (add-one smoothing, so a pool can start
+  from no empty label at all). The bound limits how many missed lesions get in, not which:
+  they rank among the true normals: on BUSI it still let in 4 missed lesions among 11 empty
+  labels, and on two splits SamDSK's test Dice was 4.3 and 4.6 points below ``"never"``'s.
+- ``"any"``: no guard.
 """
 
 from __future__ import annotations

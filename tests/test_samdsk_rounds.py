@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +157,22 @@ def test_round_config_rejects_bad_settings() -> None:
         RoundConfig(model=MODEL, knowledge=KNOWLEDGE, max_rounds=0)
     with pytest.raises(ConfigError, match="empty_labels"):
         RoundConfig(model=MODEL, knowledge=KNOWLEDGE, empty_labels="sometimes")  # type: ignore[arg-type]
+
+
+def test_empty_annotations_wait_for_a_reviewer_by_default(
+    discs: tuple[list[TrainingSample], list[np.ndarray]], trained: TrainResult, tmp_path: Path
+) -> None:
+    # The class may be absent, and no disc (5-15 % of the image) fits the area prior, so the
+    # annotations are empty: ranked like any other, accepted only under an explicit policy.
+    labeled, pool = discs
+    absent = (ClassKnowledge(min_regions=0, max_regions=1, min_area=0.4, max_area=0.5),)
+    source = build_proposal_source("offline")
+    cache = ProposalCache(tmp_path / "cache")
+    default_config = RoundConfig(model=MODEL, knowledge=absent, threshold=0.0)
+    default = run_round(labeled, pool, source, cache, default_config, trained=trained)
+    empty = [c.index for c in default.candidates if not c.match.class_mask.any()]
+    assert empty and len(default.candidates) == len(pool)
+    assert not set(default.accepted) & set(empty)
+    anything = replace(default_config, empty_labels="any")
+    taken = run_round(labeled, pool, source, cache, anything, trained=trained)
+    assert set(empty) <= set(taken.accepted)
