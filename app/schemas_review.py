@@ -85,6 +85,12 @@ class RejectRequest(BaseModel):
 
 class AcceptAboveRequest(BaseModel):
     threshold: float = Field(ge=0.0, le=1.0)
+    include_empty: bool = Field(
+        default=False,
+        description="also accept empty annotations ('nothing here'); by default they wait for "
+        "a reviewer, since a model that misses a lesion is as sure of absence as on a normal "
+        "image",
+    )
 
 
 class AcceptAboveResult(BaseModel):

@@ -187,6 +187,28 @@ def test_accept_above_is_one_transaction_and_idempotent(
     assert status["labeled"] == 3 and status["pending_candidates"] == 2
 
 
+def test_accept_above_leaves_empty_annotations_to_a_reviewer(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project = create_project(client, knowledge={"foreground": {"min_regions": 0, "max_regions": 1}})
+    project_id = int(project["id"])  # type: ignore[call-overload]
+    image_ids, masks = [], []
+    for index in range(2):
+        image_path, mask_path = real_image("kvasir_seg", 20 + index)
+        image_ids.append(int(upload(client, project_id, image_path)["image"]["id"]))  # type: ignore[index]
+        masks.append(truth_mask(mask_path))
+    masks[1] = np.zeros_like(masks[1])  # "nothing here", as sure as can be
+    make_round_with_candidates(runtime, project_id, image_ids, [0.95, 0.99], masks)
+    url = f"/api/v1/projects/{project_id}/review-queue/accept-above"
+    assert client.post(url, json={"threshold": 0.9}).json() == {"accepted": 1}
+    left = client.get(f"/api/v1/projects/{project_id}/review-queue").json()["data"]
+    assert [c["score"] for c in left] == [0.99]
+    assert client.post(url, json={"threshold": 0.9, "include_empty": True}).json() == {
+        "accepted": 1
+    }
+    assert client.get(f"/api/v1/projects/{project_id}/review-queue").json()["count"] == 0
+
+
 def test_bad_ids_and_masks_are_4xx(
     client: TestClient, runtime: Runtime, reviewed: Reviewed
 ) -> None:

@@ -207,19 +207,30 @@ def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def accept_above(
-    *, session: Session, storage: Storage, project: Project, threshold: float, user: User | None
+    *,
+    session: Session,
+    storage: Storage,
+    project: Project,
+    threshold: float,
+    user: User | None,
+    include_empty: bool = False,
 ) -> int:
     """Accept every pending candidate scoring >= threshold, in one transaction. Running it
-    again finds nothing pending above the threshold: a no-op returning 0."""
+    again finds nothing pending above the threshold: a no-op returning 0.
+
+    Empty annotations stay pending unless ``include_empty``: their score is the model's
+    confidence that nothing is there, as high on a missed lesion as on a normal image
+    (``samdsk.selection``)."""
+    conditions = [
+        Candidate.project_id == project.id,
+        Candidate.status == CandidateStatus.PENDING,
+        Candidate.score >= threshold,
+    ]
+    if not include_empty:
+        conditions.append(Candidate.foreground_fraction > 0)
     pending = list(
         session.scalars(
-            select(Candidate)
-            .where(
-                Candidate.project_id == project.id,
-                Candidate.status == CandidateStatus.PENDING,
-                Candidate.score >= threshold,
-            )
-            .order_by(Candidate.score.desc(), Candidate.id)
+            select(Candidate).where(*conditions).order_by(Candidate.score.desc(), Candidate.id)
         )
     )
     for candidate in pending:

@@ -96,9 +96,15 @@ def accept_above_threshold(
     session: SessionDep,
     storage: StorageDep,
 ) -> AcceptAboveResult:
-    """Accept every pending candidate scoring at least ``threshold``, in one transaction."""
+    """Accept every pending candidate scoring at least ``threshold``, in one transaction;
+    empty annotations only with ``include_empty``."""
     count = service.accept_above(
-        session=session, storage=storage, project=project, threshold=body.threshold, user=user
+        session=session,
+        storage=storage,
+        project=project,
+        threshold=body.threshold,
+        user=user,
+        include_empty=body.include_empty,
     )
     record(
         session=session,
@@ -107,7 +113,11 @@ def accept_above_threshold(
         target_type="project",
         target_id=project.id,
         project_id=project.id,
-        details={"threshold": body.threshold, "accepted": count},
+        details={
+            "threshold": body.threshold,
+            "include_empty": body.include_empty,
+            "accepted": count,
+        },
     )
     return AcceptAboveResult(accepted=count)
 
