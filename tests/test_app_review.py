@@ -199,6 +199,9 @@ def test_accept_above_leaves_empty_annotations_to_a_reviewer(
         masks.append(truth_mask(mask_path))
     masks[1] = np.zeros_like(masks[1])  # "nothing here", as sure as can be
     make_round_with_candidates(runtime, project_id, image_ids, [0.95, 0.99], masks)
+    queue = f"/api/v1/projects/{project_id}/review-queue"
+    assert [c["score"] for c in client.get(queue, params={"empty": True}).json()["data"]] == [0.99]
+    assert [c["score"] for c in client.get(queue, params={"empty": False}).json()["data"]] == [0.95]
     url = f"/api/v1/projects/{project_id}/review-queue/accept-above"
     assert client.post(url, json={"threshold": 0.9}).json() == {"accepted": 1}
     left = client.get(f"/api/v1/projects/{project_id}/review-queue").json()["data"]

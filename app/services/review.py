@@ -39,6 +39,7 @@ class QueueFilter:
     round_number: int | None = None
     min_score: float = 0.0
     max_score: float = 1.0
+    empty: bool | None = None  # only empty annotations (True), only non-empty ones (False)
 
 
 def encode_cursor(score: float, candidate_id: int) -> str:
@@ -67,6 +68,9 @@ def review_queue(
     ]
     if filters.round_number is not None:
         where.append(Round.number == filters.round_number)
+    if filters.empty is not None:
+        fraction = Candidate.foreground_fraction
+        where.append(fraction == 0 if filters.empty else fraction > 0)
     base = select(Candidate, Round).join(Round, Round.id == Candidate.round_id).where(*where)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     if cursor:

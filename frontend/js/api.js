@@ -107,9 +107,9 @@ export const api = {
   cancelRound: (id, n) => send("POST", `${project(id)}/rounds/${n}/cancel`),
   statistics: (id, n) => send("GET", `${project(id)}/rounds/${n}/statistics`),
 
-  queue: (id, { round, minScore, maxScore, cursor, limit = 50 } = {}) =>
+  queue: (id, { round, minScore, maxScore, empty, cursor, limit = 50 } = {}) =>
     send("GET", `${project(id)}/review-queue` + query({
-      round, min_score: minScore, max_score: maxScore, cursor, limit,
+      round, min_score: minScore, max_score: maxScore, empty, cursor, limit,
     })),
   accept: (id, candidateId) => send("POST", `${project(id)}/candidates/${candidateId}/accept`),
   reject: (id, candidateId, reason) =>

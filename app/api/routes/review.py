@@ -75,11 +75,16 @@ def get_review_queue(
     round: Annotated[int | None, Query(ge=1, description="Only this round")] = None,
     min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     max_score: Annotated[float, Query(ge=0.0, le=1.0)] = 1.0,
+    empty: Annotated[
+        bool | None, Query(description="only empty annotations (true) or only non-empty (false)")
+    ] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewQueuePublic:
     """Pending candidates ranked by match score (highest first, stable order)."""
-    filters = service.QueueFilter(round_number=round, min_score=min_score, max_score=max_score)
+    filters = service.QueueFilter(
+        round_number=round, min_score=min_score, max_score=max_score, empty=empty
+    )
     page, count, following = service.review_queue(
         session=session, project=project, filters=filters, cursor=cursor, limit=limit
     )

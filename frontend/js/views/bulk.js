@@ -17,8 +17,9 @@ export function BulkAccept({ projectId, onDone, onError }) {
     }
     setBusy(true);
     try {
-      // The same selection as accept-above: every round, pending, score >= threshold.
-      const page = await api.queue(projectId, { minScore: value, limit: 1 });
+      // The same selection as accept-above: every round, pending, score >= threshold, not
+      // empty (a "nothing here" label is decided one image at a time).
+      const page = await api.queue(projectId, { minScore: value, empty: false, limit: 1 });
       setAsking({ threshold: value, count: page.count });
     } catch (exc) {
       onError(exc);
@@ -51,7 +52,8 @@ export function BulkAccept({ projectId, onDone, onError }) {
       text=${asking.count === 0
         ? `No pending candidate scores ${asking.threshold} or more.`
         : `Accept ${asking.count} pending candidate${asking.count === 1 ? "" : "s"} with a match ` +
-          `score of at least ${asking.threshold} (all rounds)?`}
+          `score of at least ${asking.threshold} (all rounds; empty annotations stay for ` +
+          `review)?`}
       confirmLabel=${asking.count === 0 ? "OK" : `Accept ${asking.count}`}
       onConfirm=${asking.count === 0 ? () => setAsking(null) : accept}
       onCancel=${() => setAsking(null)} />`}
