@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -40,6 +40,12 @@ class QueueFilter:
     min_score: float = 0.0
     max_score: float = 1.0
     empty: bool | None = None  # only empty annotations (True), only non-empty ones (False)
+
+
+def emptiness_is(empty: bool) -> ColumnElement[bool]:
+    """The candidates whose annotation is empty ("nothing here"), or those that are not."""
+    fraction = Candidate.foreground_fraction
+    return fraction == 0 if empty else fraction > 0
 
 
 def encode_cursor(score: float, candidate_id: int) -> str:
@@ -69,8 +75,7 @@ def review_queue(
     if filters.round_number is not None:
         where.append(Round.number == filters.round_number)
     if filters.empty is not None:
-        fraction = Candidate.foreground_fraction
-        where.append(fraction == 0 if filters.empty else fraction > 0)
+        where.append(emptiness_is(filters.empty))
     base = select(Candidate, Round).join(Round, Round.id == Candidate.round_id).where(*where)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     if cursor:
@@ -231,7 +236,7 @@ def accept_above(
         Candidate.score >= threshold,
     ]
     if not include_empty:
-        conditions.append(Candidate.foreground_fraction > 0)
+        conditions.append(emptiness_is(False))
     pending = list(
         session.scalars(
             select(Candidate).where(*conditions).order_by(Candidate.score.desc(), Candidate.id)
