@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="which empty annotations may become labels: never (a reviewer decides them), "
         "bounded (absence may not become more common than among the labels held), any",
     )
+    experiment.add_argument(
+        "--arms",
+        type=_arm_list,
+        default="A,B,C,D",
+        help="arms to run, comma-separated (default all four; A,D sizes the budget first: D "
+        "should beat A by 5 Dice points)",
+    )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
     _add_model_options(experiment)
@@ -136,6 +143,7 @@ def _experiment(args: argparse.Namespace) -> int:
         empty_labels=args.empty_labels,
         seed=args.seed,
         max_images=args.max_images,
+        arms=args.arms,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)
@@ -392,6 +400,15 @@ def _unit(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1]; got {text}")
     return float(value)
+
+
+def _arm_list(text: str) -> tuple[str, ...]:
+    """'a,d' or 'A, C, D' -> ('A', 'D'), in the order the experiment runs them."""
+    letters = {part.strip().upper() for part in text.split(",") if part.strip()}
+    unknown = sorted(letters - set("ABCD"))
+    if unknown or not letters:
+        raise argparse.ArgumentTypeError(f"arms are letters among A, B, C, D; got {text!r}")
+    return tuple(sorted(letters))
 
 
 def _number(text: str, kind: type[int] | type[float]) -> float:

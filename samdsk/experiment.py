@@ -7,6 +7,8 @@ B  self-training: each round adds the unlabelled images on which the model is mo
    does, so B and C always train on the same number of machine labels.
 C  SamDSK: rounds of ``samdsk.rounds.run_round`` (proposals matched to the model's maps).
 D  fully supervised: every pool image with its true mask (the ceiling).
+``arms`` runs a subset: ``("A", "D")`` sizes the budget before the full comparison, since a
+budget at which D is not clearly above A measures the budget, not the method.
 Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
 validation images for model selection; machine labels carry ``machine_label_weight``.
 Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
@@ -50,6 +52,8 @@ from samdsk.selection import EmptyLabels
 logger = logging.getLogger(__name__)
 
 ARMS = {"A": "supervised", "B": "self_training", "C": "samdsk", "D": "fully_supervised"}
+# D - A below this many Dice points: the arms are too close to tell a method's gain from noise.
+MIN_CEILING_GAP_POINTS = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,8 +75,16 @@ class ExperimentConfig:
     seed: int = 0
     max_images: int | None = None
     test: Path | None = None
+    arms: tuple[str, ...] = tuple(ARMS)
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.arms) - set(ARMS))
+        if unknown or not self.arms:
+            raise ConfigError(f"arms are some of {', '.join(ARMS)}; got {list(self.arms)}")
+        if "A" not in self.arms:
+            raise ConfigError("arm A is the baseline every other arm is compared with; include A")
+        if "B" in self.arms and "C" not in self.arms:
+            raise ConfigError("arm B adds as many labels as C accepted; include C to run B")
         if self.model.num_classes != 1:
             raise ConfigError("the experiment reads one-class masks; use num_classes=1")
         if self.rounds < 1 or self.size < 1:
@@ -95,6 +107,7 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["model"], values["knowledge"] = self.model.to_dict(), self.knowledge.to_dict()
+        values["arms"] = list(self.arms)
         return values
 
 
@@ -129,7 +142,7 @@ class ExperimentResult:
 
     def report(self) -> dict[str, Any]:
         """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
-        samdsk = self.arms["C"].rounds
+        samdsk = self.arms["C"].rounds if "C" in self.arms else []
         stems = self.data.split.unlabeled
         return {
             "settings": self.config.to_dict(),
@@ -147,6 +160,7 @@ class ExperimentResult:
                 }
                 for key, arm in self.arms.items()
             },
+            "budget": self.budget_check(),
             "samdsk_rounds": [
                 {
                     "round": r.number,
@@ -158,6 +172,18 @@ class ExperimentResult:
                 for r in samdsk
             ],
             "timings_seconds": self.timings,
+        }
+
+    def budget_check(self) -> dict[str, Any] | None:
+        """D - A in Dice points and whether it reaches ``MIN_CEILING_GAP_POINTS`` (None
+        without both arms)."""
+        if "A" not in self.arms or "D" not in self.arms:
+            return None
+        gap = 100.0 * (self.arms["D"].rows[0].test_dice - self.arms["A"].rows[0].test_dice)
+        return {
+            "ceiling_gap_points": gap,
+            "required_points": MIN_CEILING_GAP_POINTS,
+            "enough": gap >= MIN_CEILING_GAP_POINTS,
         }
 
     def _accepted_labels(self, result: RoundResult) -> list[dict[str, Any]]:
@@ -193,12 +219,14 @@ def write_outputs(result: ExperimentResult, out: Path) -> dict[str, Any]:
     }
     rounds = max(len(arm.rows) for arm in result.arms.values()) - 1
     for key in ("A", "D"):  # one model each: draw it as a level line over all rounds
-        level = result.arms[key].rows[0].test_dice
-        curves[f"{key} {ARMS[key]}"] = [(r, level) for r in range(rounds + 1)]
+        if key in result.arms:
+            level = result.arms[key].rows[0].test_dice
+            curves[f"{key} {ARMS[key]}"] = [(r, level) for r in range(max(rounds, 1) + 1)]
     plots.plot_test_dice(curves, out / "test_dice.png")
-    scores = {r.number: [c.score for c in r.candidates] for r in result.arms["C"].rounds}
-    plots.plot_score_histogram(scores, result.config.threshold, out / "match_scores.png")
-    plots.plot_label_grid(_accepted_tiles(result), out / "accepted_labels.png")
+    if "C" in result.arms:
+        scores = {r.number: [c.score for c in r.candidates] for r in result.arms["C"].rounds}
+        plots.plot_score_histogram(scores, result.config.threshold, out / "match_scores.png")
+        plots.plot_label_grid(_accepted_tiles(result), out / "accepted_labels.png")
     return report
 
 
@@ -292,7 +320,8 @@ def run_experiment(
     log: Callable[[str], None] = logger.info,
     show_progress_bar: bool = False,
 ) -> ExperimentResult:
-    """Load the data, run arms A, C, B, D (B needs C's counts) and collect the report."""
+    """Load the data, run arms A, C, B, D (B needs C's counts; those of ``config.arms``) and
+    collect the report."""
     started = time.perf_counter()
     data = load_experiment_data(config, show_progress_bar=show_progress_bar)
     split = data.split
@@ -307,20 +336,32 @@ def run_experiment(
     base = runner.train(runner.human, "A (supervised)")
     arms["A"] = ArmRun([runner.row("A", 0, base, 0, NOTHING_ADDED)])
     timings["arm_A"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    arms["C"] = _samdsk_arm(runner, source, cache, base, arms["A"].rows[0])
-    timings["arm_C"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    counts = [row.added for row in arms["C"].rows[1:]]
-    arms["B"] = _self_training_arm(runner, base, arms["A"].rows[0], counts)
-    timings["arm_B"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    full = runner.human + [TrainingSample(s.image, s.mask) for s in data.unlabeled]
-    full_model = runner.train(full, "D (fully supervised)")
-    arms["D"] = ArmRun([runner.row("D", 0, full_model, 0, NOTHING_ADDED)])
-    timings["arm_D"] = time.perf_counter() - clock
+    if "C" in config.arms:
+        clock = time.perf_counter()
+        arms["C"] = _samdsk_arm(runner, source, cache, base, arms["A"].rows[0])
+        timings["arm_C"] = time.perf_counter() - clock
+    if "B" in config.arms:
+        clock = time.perf_counter()
+        counts = [row.added for row in arms["C"].rows[1:]]
+        arms["B"] = _self_training_arm(runner, base, arms["A"].rows[0], counts)
+        timings["arm_B"] = time.perf_counter() - clock
+    if "D" in config.arms:
+        clock = time.perf_counter()
+        full = runner.human + [TrainingSample(s.image, s.mask) for s in data.unlabeled]
+        full_model = runner.train(full, "D (fully supervised)")
+        arms["D"] = ArmRun([runner.row("D", 0, full_model, 0, NOTHING_ADDED)])
+        timings["arm_D"] = time.perf_counter() - clock
     timings["total"] = time.perf_counter() - started
-    return ExperimentResult(config, source_info(source), data, dict(sorted(arms.items())), timings)
+    ordered = dict(sorted(arms.items()))
+    result = ExperimentResult(config, source_info(source), data, ordered, timings)
+    budget = result.budget_check()
+    if budget is not None and not budget["enough"]:
+        log(
+            f"D - A is {budget['ceiling_gap_points']:.1f} Dice points, under "
+            f"{MIN_CEILING_GAP_POINTS:g}: the comparison measures the budget or a data set near "
+            "its ceiling, not the method; raise --steps (or --size) and compare again"
+        )
+    return result
 
 
 def source_info(source: ProposalSource) -> dict[str, str]:

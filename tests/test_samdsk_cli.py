@@ -101,6 +101,7 @@ def test_match_against_a_npy_map_and_custom_knowledge(
         (["propose"], "required"),
         (["match", "x.png", "--out", "o.png"], "one of the arguments"),
         (["experiment", "--data", "d", "--out", "o", "--labeled-fraction", "2"], "fraction"),
+        (["experiment", "--data", "d", "--out", "o", "--arms", "A,E"], "arms are letters"),
         (["match", "x.png", "--model", "m", "--knowledge", "1:2", "--out", "o"], "knowledge"),
         (["match", "x.png", "--model", "m", "--knowledge", "lungs", "--out", "o"], "preset"),
     ],

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from samdsk.cli import build_parser
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
+from samdsk.errors import ConfigError
 from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
 from samdsk.experiment_report import json_ready
 from samdsk.knowledge import PRESETS
@@ -174,3 +176,50 @@ def test_experiment_stops_both_machine_label_arms_when_samdsk_accepts_nothing(
     assert len(report["arms"]["B"]["rounds"]) == 1
     assert [r["accepted"] for r in report["samdsk_rounds"]] == [[]]
     assert (tmp_path / "accepted_labels.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("arms", "message"),
+    [(("D",), "include A"), (("A", "B", "D"), "include C"), (("A", "E"), "some of")],
+)
+def test_an_arm_subset_must_keep_the_baseline_and_what_b_needs(
+    arms: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig(data=tmp_path, model=TINY_MODEL, knowledge=PRESETS["ph2"], arms=arms)
+
+
+def test_the_cli_reads_arms_in_any_case_and_order() -> None:
+    args = build_parser().parse_args(["experiment", "--data", "d", "--out", "o", "--arms", "d, a"])
+    assert args.arms == ("A", "D")
+    default = build_parser().parse_args(["experiment", "--data", "d", "--out", "o"])
+    assert default.arms == ("A", "B", "C", "D")
+
+
+def test_sizing_the_budget_runs_only_a_and_d_and_reports_their_gap(tmp_path: Path) -> None:
+    data = _write_folder(tmp_path / "data", 10)
+    config = ExperimentConfig(
+        data=data,
+        model=TINY_MODEL,
+        knowledge=PRESETS["ph2"],
+        labeled_fraction=0.3,
+        rounds=1,
+        size=48,
+        arms=("A", "D"),
+    )
+    lines: list[str] = []
+    result = run_experiment(config, build_proposal_source("offline"), log=lines.append)
+    report = write_outputs(result, tmp_path / "out")
+    assert sorted(report["arms"]) == ["A", "D"] and report["samdsk_rounds"] == []
+    assert sorted(report["timings_seconds"]) == ["arm_A", "arm_D", "load", "total"]
+    gap = 100 * (report["arms"]["D"]["final_test_dice"] - report["arms"]["A"]["final_test_dice"])
+    assert report["budget"] == {
+        "ceiling_gap_points": pytest.approx(gap),
+        "required_points": 5.0,
+        "enough": gap >= 5.0,
+    }
+    warned = [line for line in lines if "measures the budget" in line]
+    assert len(warned) == (0 if gap >= 5.0 else 1)
+    assert report["settings"]["arms"] == ["A", "D"]
+    assert (tmp_path / "out" / "test_dice.png").is_file()
+    assert not (tmp_path / "out" / "match_scores.png").exists()
