@@ -355,11 +355,14 @@ def run_experiment(
     ordered = dict(sorted(arms.items()))
     result = ExperimentResult(config, source_info(source), data, ordered, timings)
     budget = result.budget_check()
-    if budget is not None and not budget["enough"]:
+    if budget is not None:
+        gap = f"D - A is {budget['ceiling_gap_points']:.1f} Dice points"
         log(
-            f"D - A is {budget['ceiling_gap_points']:.1f} Dice points, under "
-            f"{MIN_CEILING_GAP_POINTS:g}: the comparison measures the budget or a data set near "
-            "its ceiling, not the method; raise --steps (or --size) and compare again"
+            f"{gap}: the budget separates the arms"
+            if budget["enough"]
+            else f"{gap}, under {MIN_CEILING_GAP_POINTS:g}: the comparison measures the budget "
+            "or a data set near its ceiling, not the method; raise --steps (or --size) and "
+            "compare again"
         )
     return result
 

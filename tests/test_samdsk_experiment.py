@@ -218,8 +218,9 @@ def test_sizing_the_budget_runs_only_a_and_d_and_reports_their_gap(tmp_path: Pat
         "required_points": 5.0,
         "enough": gap >= 5.0,
     }
-    warned = [line for line in lines if "measures the budget" in line]
-    assert len(warned) == (0 if gap >= 5.0 else 1)
+    verdicts = [line for line in lines if line.startswith("D - A is")]
+    assert len(verdicts) == 1
+    assert ("measures the budget" in verdicts[0]) == (gap < 5.0)
     assert report["settings"]["arms"] == ["A", "D"]
     assert (tmp_path / "out" / "test_dice.png").is_file()
     assert not (tmp_path / "out" / "match_scores.png").exists()
