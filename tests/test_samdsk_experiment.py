@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,6 +29,11 @@ TINY_MODEL = ModelConfig(
     val_every=2,
     device="cpu",
 )
+
+
+def _tiny_experiment(data: Path, **settings: Any) -> ExperimentConfig:
+    """An experiment of the tiny model on PH2's knowledge (one lesion per image)."""
+    return ExperimentConfig(data=data, model=TINY_MODEL, knowledge=PRESETS["ph2"], **settings)
 
 
 def _write_folder(root: Path, count: int, split: dict[str, str] | None = None) -> Path:
@@ -109,10 +115,8 @@ def test_experiment_on_real_images_writes_report_csvs_and_plots(tmp_path: Path) 
     data = SHARED_DATA / "ph2"
     if not data.is_dir():
         pytest.skip(f"real data not found at {data}")
-    config = ExperimentConfig(
-        data=data,
-        model=TINY_MODEL,
-        knowledge=PRESETS["ph2"],
+    config = _tiny_experiment(
+        data,
         labeled_fraction=0.3,
         rounds=1,
         size=64,
@@ -155,10 +159,8 @@ def test_experiment_stops_both_machine_label_arms_when_samdsk_accepts_nothing(
     data = SHARED_DATA / "ph2"
     if not data.is_dir():
         pytest.skip(f"real data not found at {data}")
-    config = ExperimentConfig(
-        data=data,
-        model=TINY_MODEL,
-        knowledge=PRESETS["ph2"],
+    config = _tiny_experiment(
+        data,
         labeled_fraction=0.4,
         rounds=3,
         size=64,
@@ -186,7 +188,7 @@ def test_an_arm_subset_must_keep_the_baseline_and_what_b_needs(
     arms: tuple[str, ...], message: str, tmp_path: Path
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        ExperimentConfig(data=tmp_path, model=TINY_MODEL, knowledge=PRESETS["ph2"], arms=arms)
+        _tiny_experiment(tmp_path, arms=arms)
 
 
 def test_the_cli_reads_arms_in_any_case_and_order() -> None:
@@ -198,10 +200,8 @@ def test_the_cli_reads_arms_in_any_case_and_order() -> None:
 
 def test_sizing_the_budget_runs_only_a_and_d_and_reports_their_gap(tmp_path: Path) -> None:
     data = _write_folder(tmp_path / "data", 10)
-    config = ExperimentConfig(
-        data=data,
-        model=TINY_MODEL,
-        knowledge=PRESETS["ph2"],
+    config = _tiny_experiment(
+        data,
         labeled_fraction=0.3,
         rounds=1,
         size=48,
