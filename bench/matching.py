@@ -1,13 +1,16 @@
-"""Benchmark: matching time per image on synthetic proposals.
+"""Benchmark: images per second of proposal generation and of matching.
 
     python bench/matching.py --sizes 256 512 --images 10 --proposals 50 150 300
+    python bench/matching.py --stages proposals --workers 1 2 --images 20
     python bench/matching.py --out bench/out/matching.json
 
-Each image gets ``count`` random elliptical blobs as proposals (areas 0.05% .. 10% of the
-image, as SAM's automatic mask generator produces) and a probability map made from 1-3 of them,
-blurred and noised like a model's output. Only ``match_proposals`` is timed; building the
-inputs is not. One function per timed stage, so further stages (e.g. proposal generation) plug
-into ``main`` the same way.
+proposals: the offline (classical) source on real images from ``--data`` (default Kvasir-SEG
+beside the checkout), resized to size x size, once per worker count
+(``samdsk.proposals.parallel``), side by side in one run; the time includes starting the
+worker processes. matching: each image gets ``count`` random elliptical blobs as proposals
+(areas 0.05% .. 10% of the image, as SAM's automatic mask generator produces) and a probability
+map made from 1-3 of them, blurred and noised like a model's output; only ``match_proposals``
+is timed, building the inputs is not.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from samdsk.imageio import read_image
 from samdsk.knowledge import PRESETS, ClassKnowledge
 from samdsk.matching import match_proposals
+from samdsk.proposals import OfflineProposalSource
+from samdsk.proposals.parallel import propose_many
 from samdsk.types import Proposals
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kvasir_seg" / "images"
 
 
 def random_blobs(size: int, count: int, rng: np.random.Generator) -> Proposals:
@@ -94,16 +102,49 @@ def time_matching(
     }
 
 
+def load_square_images(folder: Path, size: int, count: int) -> list[np.ndarray]:
+    """The first ``count`` images of a folder (sorted), resized to size x size RGB."""
+    from PIL import Image
+
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".png", ".bmp"})
+    if len(paths) < count:
+        raise SystemExit(f"need {count} images in {folder}; found {len(paths)}")
+    return [
+        np.asarray(Image.fromarray(read_image(path)).resize((size, size), Image.BILINEAR))
+        for path in paths[:count]
+    ]
+
+
+def time_proposals(images: list[np.ndarray], workers: int) -> dict[str, object]:
+    """Offline proposals of every image with ``workers`` processes, wall time."""
+    start = time.perf_counter()
+    found = propose_many(OfflineProposalSource(), None, images, workers=workers)
+    seconds = time.perf_counter() - start
+    return {
+        "stage": "proposals",
+        "size": images[0].shape[0],
+        "workers": workers,
+        "proposals": round(float(np.mean([len(p) for p in found])), 1),
+        "images": len(images),
+        "images_per_second": float(len(images) / seconds),
+        "mean_ms": float(seconds / len(images) * 1e3),
+        "p95_ms": None,
+        "mean_score": None,
+    }
+
+
 def format_table(rows: list[dict[str, object]]) -> str:
     """A fixed-width text table of benchmark rows."""
-    header = f"{'stage':<10} {'size':>5} {'props':>6} {'images':>6} {'img/s':>8} "
-    header += f"{'mean ms':>8} {'p95 ms':>8} {'score':>6}"
+    header = f"{'stage':<10} {'size':>5} {'workers':>7} {'props':>6} {'images':>6} "
+    header += f"{'img/s':>8} {'mean ms':>8} {'p95 ms':>8} {'score':>6}"
     lines = [header, "-" * len(header)]
     for row in rows:
+        p95, score = row["p95_ms"], row["mean_score"]
         lines.append(
-            f"{row['stage']!s:<10} {row['size']!s:>5} {row['proposals']!s:>6} "
-            f"{row['images']!s:>6} {row['images_per_second']:>8.1f} {row['mean_ms']:>8.1f} "
-            f"{row['p95_ms']:>8.1f} {row['mean_score']:>6.3f}"
+            f"{row['stage']!s:<10} {row['size']!s:>5} {row.get('workers', '-')!s:>7} "
+            f"{row['proposals']!s:>6} {row['images']!s:>6} {row['images_per_second']:>8.2f} "
+            f"{row['mean_ms']:>8.1f} {'-' if p95 is None else f'{p95:.1f}':>8} "
+            f"{'-' if score is None else f'{score:.3f}':>6}"
         )
     return "\n".join(lines)
 
@@ -117,16 +158,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proposals", type=int, nargs="+", default=[50, 150, 300])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="kvasir_seg")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--stages", nargs="+", choices=("proposals", "matching"), default=["proposals", "matching"]
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="images for proposals")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", help="proposal processes (default: 1 and all CPUs)"
+    )
     parser.add_argument("--out", type=Path, help="write the rows as JSON to this path")
     args = parser.parse_args(argv)
-    if args.images < 1 or min(args.sizes) < 8 or min(args.proposals) < 1:
-        parser.error("need --images >= 1, --sizes >= 8 and --proposals >= 1")
+    workers = args.workers or sorted({1, os.cpu_count() or 1})
+    if args.images < 1 or min(args.sizes) < 8 or min(args.proposals) < 1 or min(workers) < 1:
+        parser.error("need --images >= 1, --sizes >= 8, --proposals >= 1 and --workers >= 1")
+    if "proposals" in args.stages and not args.data.is_dir():
+        parser.error(f"no images at {args.data}: pass --data DIR or --stages matching")
     knowledge = PRESETS[args.preset]
-    rows = [
-        time_matching(size, count, args.images, knowledge, args.seed)
-        for size in args.sizes
-        for count in args.proposals
-    ]
+    rows: list[dict[str, object]] = []
+    for size in args.sizes:
+        if "proposals" in args.stages:
+            images = load_square_images(args.data, size, args.images)
+            rows += [time_proposals(images, count) for count in workers]
+        if "matching" in args.stages:
+            rows += [
+                time_matching(size, count, args.images, knowledge, args.seed)
+                for count in args.proposals
+            ]
     print(format_table(rows))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

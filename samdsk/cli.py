@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         "should beat A by 5 Dice points)",
     )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
+    experiment.add_argument(
+        "--proposal-workers",
+        type=_positive,
+        default=1,
+        help="processes computing offline proposals side by side (SAM sources use one)",
+    )
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
     _add_model_options(experiment)
     _add_proposal_options(experiment)
@@ -144,6 +150,7 @@ def _experiment(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_images=args.max_images,
         arms=args.arms,
+        proposal_workers=args.proposal_workers,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)

@@ -76,6 +76,7 @@ class ExperimentConfig:
     max_images: int | None = None
     test: Path | None = None
     arms: tuple[str, ...] = tuple(ARMS)
+    proposal_workers: int = 1
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -102,6 +103,7 @@ class ExperimentConfig:
             fusion_band=self.fusion_band,
             flip_tta=self.flip_tta,
             empty_labels=self.empty_labels,
+            proposal_workers=self.proposal_workers,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from samdsk.model.infer import model_device
 from samdsk.model.threads import cpu_thread_budget
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
+from samdsk.proposals.parallel import propose_many
 from samdsk.selection import EMPTY_LABEL_POLICIES, EmptyLabels, LabelCounts, select
 from samdsk.types import Proposals
 
@@ -57,6 +58,8 @@ class RoundConfig:
         "never" (the default): none, a reviewer decides them; "bounded": those that do not
         make the class's absence more common among the labels than among those held before
         the round; "any": all that reach the threshold.
+    proposal_workers: processes that compute CPU (offline) proposals side by side
+        (``samdsk.proposals.parallel``); SAM sources always use one.
     """
 
     model: ModelConfig
@@ -71,6 +74,7 @@ class RoundConfig:
     fusion_band: float = DEFAULT_FUSION_BAND
     flip_tta: bool = True
     empty_labels: EmptyLabels = "never"
+    proposal_workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.knowledge or len(self.knowledge) != self.model.num_classes:
@@ -86,6 +90,8 @@ class RoundConfig:
             )
         if self.max_rounds < 1:
             raise ConfigError(f"max_rounds must be >= 1; got {self.max_rounds}")
+        if self.proposal_workers < 1:
+            raise ConfigError(f"proposal_workers must be >= 1; got {self.proposal_workers}")
         if not 0.0 <= self.fusion_band <= 0.5:
             raise ConfigError(f"fusion_band must be in [0, 0.5]; got {self.fusion_band}")
         if self.max_new_per_round is not None and self.max_new_per_round < 1:
@@ -173,7 +179,14 @@ def run_round(
     )
     seconds["predict"] = time.perf_counter() - started
     started = time.perf_counter()
-    proposals = propose_all(source, cache, unlabeled_images, report, show_progress_bar)
+    proposals = propose_all(
+        source,
+        cache,
+        unlabeled_images,
+        report,
+        show_progress_bar,
+        workers=config.proposal_workers,
+    )
     seconds["propose"] = time.perf_counter() - started
     started = time.perf_counter()
     candidates = match_all(proposals, maps, config, report, show_progress_bar)
@@ -297,16 +310,22 @@ def propose_all(
     images: Sequence[np.ndarray],
     progress: Progress | None = None,
     show_progress_bar: bool = False,
+    *,
+    workers: int = 1,
 ) -> list[Proposals]:
-    """Proposals of each H x W x 3 uint8 image, read from and stored in ``cache`` if given."""
-    found: list[Proposals] = []
-    for image in tqdm(images, desc="proposals", unit="image", disable=not show_progress_bar):
-        found.append(
-            source.propose(image) if cache is None else cache.get_or_compute(image, source)
-        )
+    """Proposals of each H x W x 3 uint8 image, read from and stored in ``cache`` if given;
+    CPU sources spread over ``workers`` processes."""
+    bar = tqdm(total=len(images), desc="proposals", unit="image", disable=not show_progress_bar)
+
+    def done(count: int) -> None:
+        bar.update(1)
         if progress is not None:
-            progress("propose", len(found) / len(images))
-    return found
+            progress("propose", count / len(images))
+
+    try:
+        return propose_many(source, cache, images, workers=workers, on_done=done)
+    finally:
+        bar.close()
 
 
 def match_all(

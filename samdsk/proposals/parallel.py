@@ -1,0 +1,77 @@
+"""Proposals of many images, over several processes when the source runs on the CPU.
+
+Classical (offline) proposals cost about a third of a second per image at 128 px and several
+seconds at 352 px, single-threaded, so a pool of hundreds of unlabelled images is the longest
+stage of a round on a many-core machine unless the images are spread over processes. SAM
+sources hold one model on one device and batch prompts themselves: they always run in this
+process, and a worker count has no effect on them.
+
+Workers are started with "spawn": a forked child of a process whose torch or OpenMP threads
+are running can deadlock. Results come back in the order of the images, so a run gives the
+same proposals with any number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+
+import numpy as np
+
+from samdsk.proposals.cache import ProposalCache
+from samdsk.proposals.registry import ProposalSource
+from samdsk.types import Proposals
+
+logger = logging.getLogger(__name__)
+
+# Sources whose propose() is plain CPU work on settings that pickle: safe to copy to workers.
+CPU_SOURCES = frozenset({"offline"})
+
+
+def propose_many(
+    source: ProposalSource,
+    cache: ProposalCache | None,
+    images: Sequence[np.ndarray],
+    *,
+    workers: int = 1,
+    on_done: Callable[[int], None] | None = None,
+) -> list[Proposals]:
+    """Proposals of each H x W x 3 uint8 image in order, read from and stored in ``cache``
+    if given. on_done(n) is called after the n-th image (1-based), for progress."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1; got {workers}")
+    found: list[Proposals] = []
+    for proposals in _iterate(source, cache, images, workers):
+        found.append(proposals)
+        if on_done is not None:
+            on_done(len(found))
+    return found
+
+
+def _iterate(
+    source: ProposalSource,
+    cache: ProposalCache | None,
+    images: Sequence[np.ndarray],
+    workers: int,
+) -> Iterator[Proposals]:
+    processes = min(workers, len(images))
+    if processes > 1 and source.name not in CPU_SOURCES:
+        logger.info("%s proposals run in one process; %d workers ignored", source.name, workers)
+        processes = 1
+    if processes <= 1:
+        for image in images:
+            yield propose_one(source, cache, image)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        yield from pool.map(propose_one, repeat(source), repeat(cache), images)
+
+
+def propose_one(
+    source: ProposalSource, cache: ProposalCache | None, image: np.ndarray
+) -> Proposals:
+    """One image's proposals, through the cache when given (runs in a worker too)."""
+    return source.propose(image) if cache is None else cache.get_or_compute(image, source)

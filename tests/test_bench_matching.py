@@ -1,0 +1,43 @@
+"""bench/matching.py times both stages and writes one row per configuration."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KVASIR = ROOT.parent / "shared" / "data" / "kvasir_seg" / "images"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_matching", ROOT / "bench" / "matching.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reports_proposal_and_matching_rates(tmp_path: Path) -> None:
+    if not KVASIR.is_dir():
+        pytest.skip(f"real data not found at {KVASIR}")
+    out = tmp_path / "rows.json"
+    argv = ["--sizes", "64", "--images", "2", "--workers", "1", "2", "--proposals", "8"]
+    assert _bench().main([*argv, "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["stage"], r.get("workers")) for r in rows] == [
+        ("proposals", 1),
+        ("proposals", 2),
+        ("matching", None),
+    ]
+    assert all(r["images_per_second"] > 0 and r["size"] == 64 for r in rows)
+    assert rows[0]["proposals"] == rows[1]["proposals"] > 0
+
+
+def test_refuses_a_missing_image_folder(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        _bench().main(["--stages", "proposals", "--data", str(tmp_path / "none")])
+    assert stopped.value.code == 2
