@@ -28,6 +28,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from samdsk.dataset import IMAGE_SUFFIXES
 from samdsk.imageio import read_image
 from samdsk.knowledge import PRESETS, ClassKnowledge
 from samdsk.matching import match_proposals
@@ -106,7 +107,7 @@ def load_square_images(folder: Path, size: int, count: int) -> list[np.ndarray]:
     """The first ``count`` images of a folder (sorted), resized to size x size RGB."""
     from PIL import Image
 
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".png", ".bmp"})
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < count:
         raise SystemExit(f"need {count} images in {folder}; found {len(paths)}")
     return [

@@ -1,8 +1,8 @@
 """Proposals of many images, over several processes when the source runs on the CPU.
 
-Classical (offline) proposals cost about a third of a second per image at 128 px and several
-seconds at 352 px, single-threaded, so a pool of hundreds of unlabelled images is the longest
-stage of a round on a many-core machine unless the images are spread over processes. SAM
+Classical (offline) proposals cost about 0.3 s per image at 128 px and 0.9-1.2 s at 256-512 px,
+single-threaded (``bench/matching.py``), so a pool of hundreds of unlabelled images is the
+longest stage of a round on a many-core machine unless the images are spread over processes. SAM
 sources hold one model on one device and batch prompts themselves: they always run in this
 process, and a worker count has no effect on them.
 
