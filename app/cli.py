@@ -97,8 +97,12 @@ def _terminate(children: list[subprocess.Popen[bytes]]) -> int:
             child.kill()
             child.wait()
     print("SamDSK stopped.", flush=True)
-    codes = [child.returncode for child in children]
-    return 0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1
+    clean = (0, -signal.SIGTERM, -signal.SIGINT)
+    failed = [(child, child.returncode) for child in children if child.returncode not in clean]
+    for child, code in failed:
+        # Which process ended badly, so that a failed stop can be traced to its log above.
+        print(f"  {str(child.args)[:100]} exited with code {code}", flush=True)
+    return 1 if failed else 0
 
 
 def _create_admin(settings: Settings, username: str, from_stdin: bool) -> int:
