@@ -256,6 +256,7 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
         seed=args.seed,
         device=args.device,
         machine_label_weight=args.machine_label_weight,
+        human_share=args.human_share,
         val_every=args.val_every,
         min_val_for_selection=args.min_val_for_selection,
     )
@@ -312,6 +313,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "else the final ones",
     )
     group.add_argument("--machine-label-weight", type=float, default=1.0)
+    group.add_argument(
+        "--human-share",
+        type=float,
+        default=0.0,
+        help="share of every batch drawn from human labels when machine labels join them "
+        "(0: all samples alike)",
+    )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 

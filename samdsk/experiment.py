@@ -436,7 +436,7 @@ def _self_training_arm(
         truths = [runner.pool_truth[i] for i in remaining]
         added = added_stats(scores, masks, truths, chosen, [masks[i] for i in chosen])
         labels += [
-            TrainingSample(runner.pool_images[remaining[i]], masks[i], runner.weight)
+            TrainingSample(runner.pool_images[remaining[i]], masks[i], runner.weight, machine=True)
             for i in chosen
         ]
         picked = {remaining[i] for i in chosen}

@@ -265,7 +265,9 @@ def machine_labels(
 ) -> list[TrainingSample]:
     """The accepted annotations of ``result`` as training samples of loss weight ``weight``."""
     return [
-        TrainingSample(unlabeled_images[i], result.candidate(i).match.class_mask, weight)
+        TrainingSample(
+            unlabeled_images[i], result.candidate(i).match.class_mask, weight, machine=True
+        )
         for i in result.accepted
     ]
 

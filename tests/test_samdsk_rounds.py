@@ -133,6 +133,7 @@ def test_rounds_add_machine_labels_reuse_the_cache_and_stop(
     assert source.calls == len(pool)  # rounds 2 and 3 proposed nothing anew
     labels = machine_labels(results[0], pool, 0.5)
     assert [s.weight for s in labels] == [0.5, 0.5]
+    assert all(s.machine for s in labels)  # so human_share can tell them from human labels
     assert labels[0].image is pool[results[0].accepted[0]]
 
 

@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import Membership, Project, User
 from app.schemas import ClassKnowledgeSchema, ProjectCreate
+from app.services.model_settings import check_model_settings
 
 
 def create_project(*, session: Session, data: ProjectCreate) -> Project:
+    check_model_settings(data.model_settings, len(data.class_names))
     knowledge = {
         name: data.knowledge.get(name, ClassKnowledgeSchema()).model_dump()
         for name in data.class_names

@@ -28,7 +28,7 @@ _INT_FIELDS = (
     "min_val_for_selection",
 )
 _POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
-_FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight")
+_FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class ModelConfig:
     device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     machine_label_weight: the ``TrainingSample.weight`` that callers give machine-made labels
         (human labels weigh 1.0); 0 leaves machine labels out of training.
+    human_share: the share of every batch drawn from human labels (``TrainingSample.machine``
+        false) when machine labels are trained on too, in [0, 1). 0 draws from all samples
+        alike, so with 13 human labels beside 115 machine ones a batch of 8 holds one human
+        label on average; 0.5 keeps half of each batch human however many machine labels join.
     val_every: validate every N steps and keep the weights with the best validation Dice.
     min_val_for_selection: with fewer validation images than this, the final weights are kept
         (validation Dice is still recorded). Picking among checkpoints on one or two images
@@ -68,6 +72,7 @@ class ModelConfig:
     amp: bool = True
     device: str = "auto"
     machine_label_weight: float = 1.0
+    human_share: float = 0.0
     val_every: int = 100
     min_val_for_selection: int = 5
     num_workers: int = 0
@@ -123,6 +128,8 @@ def _check_numbers(config: ModelConfig) -> None:
             raise ConfigError(f"{name} must be >= 0; got {value}")
     if config.lr <= 0:
         raise ConfigError(f"lr must be > 0; got {config.lr}")
+    if config.human_share >= 1:
+        raise ConfigError(f"human_share must be < 1; got {config.human_share}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,11 +140,13 @@ class TrainingSample:
     mask: H x W, uint8 class indices 0..C (0 = background) or bool (one class).
     weight: loss weight >= 0 (e.g. ``ModelConfig.machine_label_weight`` for machine labels);
         samples of weight 0 are left out of training entirely.
+    machine: the label was made by the method, not by a person (``ModelConfig.human_share``).
     """
 
     image: np.ndarray
     mask: np.ndarray
     weight: float = 1.0
+    machine: bool = False
 
     def __post_init__(self) -> None:
         check_image(self.image)
@@ -153,6 +162,8 @@ class TrainingSample:
             raise ConfigError(f"weight must be a number; got {weight!r}")
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"weight must be finite and >= 0; got {weight}")
+        if not isinstance(self.machine, bool):
+            raise ConfigError(f"machine must be a bool; got {self.machine!r}")
 
 
 def check_image(image: object) -> None:

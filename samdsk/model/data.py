@@ -25,11 +25,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass(frozen=True)
 class ResizedSamples:
     """N samples at S x S: images N x S x S x 3 uint8, masks N x S x S uint8 class indices,
-    weights N float32."""
+    weights N float32, machine N bool (the label was made by the method)."""
 
     images: np.ndarray
     masks: np.ndarray
     weights: np.ndarray
+    machine: np.ndarray
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -64,7 +65,8 @@ def resize_samples(
         images[i] = resize_image(sample.image, size)
         masks[i] = resize_mask(sample.mask, size)
     weights = np.array([s.weight for s in samples], dtype=np.float32)
-    return ResizedSamples(images, masks, weights)
+    machine = np.array([s.machine for s in samples], dtype=bool)
+    return ResizedSamples(images, masks, weights, machine)
 
 
 def to_model_input(images: torch.Tensor) -> torch.Tensor:
@@ -90,20 +92,50 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
 
     Returns (inputs B x 3 x S x S normalised float32, targets B x C x S x S float32 in {0, 1},
     weights B float32). Sample order: concatenated random permutations from ``seed``, so every
-    sample is seen once per epoch; batches may repeat samples when N < batch size.
+    sample is seen once per epoch; batches may repeat samples when N < batch size. With
+    ``human_share`` > 0 and both human and machine labels present, human and machine labels
+    are drawn from separate permutation streams, human ones filling that share of the batch
+    slots (spread evenly over the steps when share x batch size is not a whole number).
     """
 
     def __init__(
-        self, data: ResizedSamples, *, steps: int, batch_size: int, seed: int, num_classes: int
+        self,
+        data: ResizedSamples,
+        *,
+        steps: int,
+        batch_size: int,
+        seed: int,
+        num_classes: int,
+        human_share: float = 0.0,
     ) -> None:
         if len(data) == 0:
             raise ShapeError("no training samples")
+        if not 0.0 <= human_share < 1.0:
+            raise ValueError(f"human_share must be in [0, 1); got {human_share}")
         self.data, self.seed, self.num_classes = data, seed, num_classes
         generator = torch.Generator().manual_seed(seed)
-        needed = steps * batch_size
-        epochs = -(-needed // len(data))
-        permutations = [torch.randperm(len(data), generator=generator) for _ in range(epochs)]
-        self.order = torch.cat(permutations)[:needed].view(steps, batch_size).numpy()
+        machine = np.flatnonzero(data.machine)
+        human = np.flatnonzero(~data.machine)
+        if human_share == 0.0 or len(machine) == 0 or len(human) == 0:
+            everything = np.arange(len(data))
+            order = _permutation_stream(everything, steps * batch_size, generator)
+            self.order = order.reshape(steps, batch_size)
+            return
+        # Human slots of step k: floor(s*B*(k+1)) - floor(s*B*k), so they total s*B*steps.
+        cumulative = np.floor(human_share * batch_size * np.arange(steps + 1)).astype(np.int64)
+        human_slots = np.diff(cumulative)
+        human_stream = _permutation_stream(human, int(cumulative[-1]), generator)
+        machine_stream = _permutation_stream(
+            machine, steps * batch_size - int(cumulative[-1]), generator
+        )
+        self.order = np.empty((steps, batch_size), dtype=np.int64)
+        used_human = used_machine = 0
+        for step, slots in enumerate(human_slots):
+            rest = batch_size - int(slots)
+            self.order[step, :slots] = human_stream[used_human : used_human + slots]
+            self.order[step, slots:] = machine_stream[used_machine : used_machine + rest]
+            used_human += int(slots)
+            used_machine += rest
 
     def __len__(self) -> int:
         return int(self.order.shape[0])
@@ -117,3 +149,13 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         images, masks = augment_batch(images, masks, torch.Generator().manual_seed(step_seed))
         targets = one_hot_targets(masks, self.num_classes)
         return to_model_input(images), targets, torch.from_numpy(self.data.weights[index])
+
+
+def _permutation_stream(indices: np.ndarray, length: int, generator: torch.Generator) -> np.ndarray:
+    """``length`` entries of ``indices``: concatenated random permutations (each index once
+    per pass)."""
+    passes = max(1, -(-length // len(indices)))
+    permutations = [
+        indices[torch.randperm(len(indices), generator=generator).numpy()] for _ in range(passes)
+    ]
+    return np.concatenate(permutations)[:length].astype(np.int64)

@@ -187,6 +187,7 @@ def _batches(
         batch_size=config.batch_size,
         seed=config.seed,
         num_classes=config.num_classes,
+        human_share=config.human_share,
     )
     loader = torch.utils.data.DataLoader(
         dataset,

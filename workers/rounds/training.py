@@ -45,11 +45,12 @@ def load_training_samples(
     val: list[TrainingSample] = []
     for label in labels:
         image = images[label.image_id]
-        weight = config.machine_label_weight if label.source is LabelSource.MACHINE else 1.0
+        machine = label.source is LabelSource.MACHINE
         sample = TrainingSample(
             image=load_rgb(runtime, image),
             mask=load_mask(runtime, label.mask_key, image, len(project.class_names)),
-            weight=weight,
+            weight=config.machine_label_weight if machine else 1.0,
+            machine=machine,
         )
         held_out = (
             label.source is LabelSource.HUMAN
