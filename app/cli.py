@@ -64,9 +64,12 @@ def run_all(settings: Settings) -> int:
     """Migrate, then supervise a worker and the API until Ctrl-C or one of them exits."""
     migrate(settings)
     login_hint = ensure_initial_admin(settings)
+    # Each child in its own process group: Ctrl-C reaches only this supervisor, which stops
+    # them with SIGTERM. Celery ends a SIGINT shutdown with exit code 1 and a SIGTERM one
+    # with 0, so a terminal's SIGINT racing this SIGTERM made clean stops look failed.
     children = [
-        subprocess.Popen(worker_command(settings)),
-        subprocess.Popen(api_command(settings)),
+        subprocess.Popen(worker_command(settings), process_group=0),
+        subprocess.Popen(api_command(settings), process_group=0),
     ]
     stopping = False
 
@@ -74,8 +77,8 @@ def run_all(settings: Settings) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: the terminal closed
+        signal.signal(signum, _stop)
     print(f"SamDSK is running at http://{settings.host}:{settings.port}/", flush=True)
     print(f"  API docs: http://{settings.host}:{settings.port}/docs", flush=True)
     print(f"  {login_hint}", flush=True)
