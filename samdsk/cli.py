@@ -315,7 +315,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--machine-label-weight", type=float, default=1.0)
     group.add_argument(
         "--human-share",
-        type=float,
+        type=_share,
         default=0.0,
         help="share of every batch drawn from human labels when machine labels join them "
         "(0: all samples alike)",
@@ -414,6 +414,13 @@ def _unit(text: str) -> float:
     value = _number(text, float)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1]; got {text}")
+    return float(value)
+
+
+def _share(text: str) -> float:
+    value = _number(text, float)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share in [0, 1); got {text}")
     return float(value)
 
 

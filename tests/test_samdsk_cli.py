@@ -102,6 +102,7 @@ def test_match_against_a_npy_map_and_custom_knowledge(
         (["match", "x.png", "--out", "o.png"], "one of the arguments"),
         (["experiment", "--data", "d", "--out", "o", "--labeled-fraction", "2"], "fraction"),
         (["experiment", "--data", "d", "--out", "o", "--arms", "A,E"], "arms are letters"),
+        (["train", "--data", "d", "--out", "o", "--human-share", "1"], "share in [0, 1)"),
         (["match", "x.png", "--model", "m", "--knowledge", "1:2", "--out", "o"], "knowledge"),
         (["match", "x.png", "--model", "m", "--knowledge", "lungs", "--out", "o"], "preset"),
     ],
