@@ -7,15 +7,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import InvalidInput
+from app.models import Project
 from samdsk.errors import ConfigError
 from samdsk.model.config import ModelConfig
 
 
-def check_model_settings(settings: Mapping[str, Any], num_classes: int) -> None:
-    """Raise ``InvalidInput`` unless ``settings`` (with the project's class count) make a
-    valid ``ModelConfig``; unknown keys, wrong types and out-of-range values all fail."""
-    merged = {"num_classes": num_classes, **settings}
+def round_model_settings(project: Project, requested: Mapping[str, Any]) -> dict[str, Any]:
+    """A round's model settings: the project's, overridden by the round's request, with the
+    project's class count unless one is given."""
+    model = {**project.model_settings, **requested}
+    model.setdefault("num_classes", len(project.class_names))
+    return model
+
+
+def check_model_settings(settings: Mapping[str, Any]) -> ModelConfig:
+    """The ``ModelConfig`` of ``settings``; ``InvalidInput`` for unknown keys, wrong types and
+    out-of-range values."""
     try:
-        ModelConfig.from_dict(merged)
+        return ModelConfig.from_dict(settings)
     except (ConfigError, TypeError) as exc:
         raise InvalidInput(f"model settings: {exc}") from exc

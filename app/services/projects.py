@@ -13,7 +13,7 @@ from app.services.model_settings import check_model_settings
 
 
 def create_project(*, session: Session, data: ProjectCreate) -> Project:
-    check_model_settings(data.model_settings, len(data.class_names))
+    check_model_settings({"num_classes": len(data.class_names), **data.model_settings})
     knowledge = {
         name: data.knowledge.get(name, ClassKnowledgeSchema()).model_dump()
         for name in data.class_names

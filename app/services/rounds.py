@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import Job, JobStatus, Project, Round, RoundStatus, User, utcnow
 from app.services.jobs import create_job
-from app.services.model_settings import check_model_settings
+from app.services.model_settings import check_model_settings, round_model_settings
 
 ACTIVE = (RoundStatus.QUEUED, RoundStatus.RUNNING)
 # train: the model; propose: region proposals per image (cached, shared by rounds); match:
@@ -34,8 +34,7 @@ def start_round(
     running = active_round(session=session, project=project)
     if running is not None:
         raise Conflict(f"round {running.number} of this project is still {running.status.value}")
-    requested_model = settings.get("model", {})
-    check_model_settings({**project.model_settings, **requested_model}, len(project.class_names))
+    check_model_settings(round_model_settings(project, settings.get("model", {})))
     number = (
         session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id)) or 0
     ) + 1

@@ -128,14 +128,11 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         machine_stream = _permutation_stream(
             machine, steps * batch_size - int(cumulative[-1]), generator
         )
+        # Human slots come first in each batch; row-major filling keeps both streams in order.
+        human_slot = np.arange(batch_size)[None, :] < human_slots[:, None]
         self.order = np.empty((steps, batch_size), dtype=np.int64)
-        used_human = used_machine = 0
-        for step, slots in enumerate(human_slots):
-            rest = batch_size - int(slots)
-            self.order[step, :slots] = human_stream[used_human : used_human + slots]
-            self.order[step, slots:] = machine_stream[used_machine : used_machine + rest]
-            used_human += int(slots)
-            used_machine += rest
+        self.order[human_slot] = human_stream
+        self.order[~human_slot] = machine_stream
 
     def __len__(self) -> int:
         return int(self.order.shape[0])

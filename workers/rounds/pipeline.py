@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from app.db import session_scope
 from app.models import Candidate, CandidateStatus, Job, Project, Round, RoundStatus, utcnow
 from app.runtime import Runtime
+from app.services.model_settings import round_model_settings
 from app.services.review import accept_above
 from samdsk.model import ModelConfig
 from workers.rounds.data import current_labels, unlabeled_image_ids
@@ -29,8 +30,7 @@ def _effective_settings(
     runtime: Runtime, project: Project, requested: dict[str, Any]
 ) -> dict[str, Any]:
     """What this round runs with, fixed at its first start so a resumed attempt matches."""
-    model = {**project.model_settings, **requested.get("model", {})}
-    model.setdefault("num_classes", len(project.class_names))
+    model = round_model_settings(project, requested.get("model", {}))
     if runtime.settings.encoder_weights and "encoder_weights_path" not in model:
         model["encoder_weights_path"] = str(runtime.settings.encoder_weights)
     config = ModelConfig.from_dict(model)
