@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     experiment.add_argument(
+        "--train-seed",
+        type=int,
+        help="seed of the models' training (default: --seed, which also draws the split); "
+        "other values measure how much a result moves with training alone",
+    )
+    experiment.add_argument(
         "--proposal-workers",
         type=_positive,
         default=1,
@@ -137,7 +143,7 @@ def _experiment(args: argparse.Namespace) -> int:
     config = ExperimentConfig(
         data=args.data,
         test=args.test,
-        model=_model_config(args),
+        model=model_config(args),
         knowledge=knowledge,
         labeled_fraction=args.labeled_fraction,
         rounds=args.rounds,
@@ -183,7 +189,7 @@ def _train(args: argparse.Namespace) -> int:
         split_csv=read_split_csv(csv_path) if csv_path.is_file() else None,
         max_images=args.max_images,
     )
-    config = _model_config(args)
+    config = model_config(args)
     _print_weights(config.encoder_weights_path)
 
     def load(stems: Sequence[str]) -> list[TrainingSample]:
@@ -244,7 +250,7 @@ def _read_image(path: Path, size: int | None) -> np.ndarray:
     return image
 
 
-def _model_config(args: argparse.Namespace) -> ModelConfig:
+def model_config(args: argparse.Namespace) -> ModelConfig:
     return ModelConfig(
         arch=args.arch,
         encoder=args.encoder,
@@ -253,7 +259,7 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
-        seed=args.seed,
+        seed=args.seed if getattr(args, "train_seed", None) is None else args.train_seed,
         device=args.device,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,

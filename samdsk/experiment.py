@@ -43,6 +43,7 @@ from samdsk.experiment_report import (
 )
 from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import ClassKnowledge
+from samdsk.metrics import paired_difference
 from samdsk.model import ModelConfig, TrainingSample, train_model
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
@@ -163,6 +164,7 @@ class ExperimentResult:
                 for key, arm in self.arms.items()
             },
             "budget": self.budget_check(),
+            "paired_with_A": self.paired_with_a(),
             "samdsk_rounds": [
                 {
                     "round": r.number,
@@ -186,6 +188,18 @@ class ExperimentResult:
             "ceiling_gap_points": gap,
             "required_points": MIN_CEILING_GAP_POINTS,
             "enough": gap >= MIN_CEILING_GAP_POINTS,
+        }
+
+    def paired_with_a(self) -> dict[str, Any]:
+        """Each arm's final model against A's on the same test images (``paired_difference``):
+        a gap inside the interval is one this test set cannot resolve."""
+        if "A" not in self.arms:
+            return {}
+        baseline = self.arms["A"].rows[0].test_dice_per_image
+        return {
+            key: paired_difference(baseline, arm.rows[-1].test_dice_per_image)
+            for key, arm in self.arms.items()
+            if key != "A"
         }
 
     def _accepted_labels(self, result: RoundResult) -> list[dict[str, Any]]:

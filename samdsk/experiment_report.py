@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ class ArmRound:
     truth, the Dice of the proposing model's own thresholded prediction on the same images,
     and their mean score (match score, or confidence for self-training). score_dice_spearman:
     over every image the round scored (not only the added ones). The test_, val_ and
-    train_seconds fields describe the model trained after the round's additions.
+    train_seconds fields describe the model trained after the round's additions;
+    test_dice_per_image lists its Dice per test image (test order), for paired comparisons.
     """
 
     arm: str
@@ -52,6 +53,7 @@ class ArmRound:
     val_dice: float | None
     train_seconds: float
     stopped: bool = False
+    test_dice_per_image: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def make_row(
         test_iou=evaluation.mean_iou,
         val_dice=trained.best_val_dice,
         train_seconds=trained.seconds,
+        test_dice_per_image=list(evaluation.dice),
     )
 
 
@@ -203,13 +206,14 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
 
 
 def write_rounds_csv(path: Path, rows: Sequence[ArmRound]) -> None:
-    """One CSV row per ``ArmRound`` (header = its field names; None = empty cell)."""
-    names = [field.name for field in dataclasses.fields(ArmRound)]
+    """One CSV row per ``ArmRound`` (header = its scalar field names; None = empty cell;
+    the per-image lists stay in the JSON report)."""
+    names = [f.name for f in dataclasses.fields(ArmRound) if f.name != "test_dice_per_image"]
     with Path(path).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=names)
         writer.writeheader()
         for row in rows:
-            cells = dataclasses.asdict(row)
+            cells = {name: getattr(row, name) for name in names}
             writer.writerow({k: "" if v is None else _cell(v) for k, v in cells.items()})
 
 

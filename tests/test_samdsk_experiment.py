@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samdsk.cli import build_parser
+from samdsk.cli import build_parser, model_config
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.errors import ConfigError
 from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
@@ -142,11 +142,20 @@ def test_experiment_on_real_images_writes_report_csvs_and_plots(tmp_path: Path) 
     assert not any(label["truth_empty"] for label in labels)  # PH2: one lesion per image
     assert saved["proposals"]["name"]
     assert saved["settings"]["model"]["input_size"] == 64
+    tests = saved["split"]["test_count"]
     for row in (r for arm in saved["arms"].values() for r in arm["rounds"]):
         assert 0.0 <= row["test_dice"] <= 1.0 and 0.0 <= row["test_iou"] <= 1.0
+        assert len(row["test_dice_per_image"]) == tests
+        assert np.mean(row["test_dice_per_image"]) == pytest.approx(row["test_dice"])
+    assert sorted(saved["paired_with_A"]) == ["B", "C", "D"]
+    for key, paired in saved["paired_with_A"].items():
+        final = saved["arms"][key]["final_test_dice"] - saved["arms"]["A"]["final_test_dice"]
+        assert paired["mean_points"] == pytest.approx(100 * final)
+        assert paired["better"] + paired["worse"] + paired["tied"] == paired["images"] == tests
     for name in ("supervised", "self_training", "samdsk", "fully_supervised"):
         with (tmp_path / "out" / f"rounds_{name}.csv").open() as handle:
-            assert len(list(csv.DictReader(handle))) >= 1
+            rows = list(csv.DictReader(handle))
+        assert len(rows) >= 1 and "test_dice_per_image" not in rows[0]
     for plot in ("test_dice.png", "match_scores.png", "accepted_labels.png"):
         with Image.open(tmp_path / "out" / plot) as image:
             assert image.size[0] > 100
@@ -196,6 +205,19 @@ def test_the_cli_reads_arms_in_any_case_and_order() -> None:
     assert args.arms == ("A", "D")
     default = build_parser().parse_args(["experiment", "--data", "d", "--out", "o"])
     assert default.arms == ("A", "B", "C", "D")
+
+
+def test_the_training_seed_follows_the_split_seed_unless_given() -> None:
+    """--train-seed moves the training alone: the split still comes from --seed."""
+    parser = build_parser()
+    same = parser.parse_args(["experiment", "--data", "d", "--out", "o", "--seed", "3"])
+    assert (same.seed, model_config(same).seed) == (3, 3)
+    apart = parser.parse_args(
+        ["experiment", "--data", "d", "--out", "o", "--seed", "3", "--train-seed", "8"]
+    )
+    assert (apart.seed, model_config(apart).seed) == (3, 8)
+    trained = parser.parse_args(["train", "--data", "d", "--out", "o", "--seed", "4"])
+    assert model_config(trained).seed == 4
 
 
 def test_sizing_the_budget_runs_only_a_and_d_and_reports_their_gap(tmp_path: Path) -> None:

@@ -9,7 +9,15 @@ import pytest
 from scipy import stats
 
 from samdsk.errors import ShapeError
-from samdsk.metrics import dice, iou, multiclass_dice, soft_dice, spearman, summarize
+from samdsk.metrics import (
+    dice,
+    iou,
+    multiclass_dice,
+    paired_difference,
+    soft_dice,
+    spearman,
+    summarize,
+)
 
 EMPTY = np.zeros((4, 4), dtype=np.bool_)
 
@@ -103,3 +111,30 @@ def test_spearman() -> None:
         spearman([1, 2], [1, 2, 3])
     with pytest.raises(ShapeError):
         spearman([1], [1])
+
+
+def test_paired_difference_counts_and_brackets_the_mean() -> None:
+    baseline = np.array([0.80, 0.90, 0.70, 0.95, 0.60])
+    other = baseline + np.array([0.02, -0.01, 0.0, 0.03, 0.0005])
+    result = paired_difference(baseline, other)
+    assert result["mean_points"] == pytest.approx(100 * np.mean(other - baseline))
+    low, high = result["ci95_points"]  # type: ignore[misc]
+    assert low <= result["mean_points"] <= high
+    assert (result["better"], result["worse"], result["tied"], result["images"]) == (2, 1, 2, 5)
+
+
+def test_paired_difference_interval_shrinks_when_every_image_moves_alike() -> None:
+    rng = np.random.default_rng(3)
+    baseline = rng.uniform(0.5, 1.0, 40)
+    steady = paired_difference(baseline, baseline + 0.01)  # +1 point on every image
+    assert steady["ci95_points"] == pytest.approx([1.0, 1.0])
+    noisy = paired_difference(baseline, baseline + rng.normal(0.01, 0.05, 40))
+    low, high = noisy["ci95_points"]  # type: ignore[misc]
+    assert high - low > 1.0  # 40 images with 5-point scatter cannot pin 1 point down
+
+
+def test_paired_difference_refuses_unpaired_scores() -> None:
+    with pytest.raises(ShapeError):
+        paired_difference([0.5, 0.6], [0.5])
+    with pytest.raises(ShapeError):
+        paired_difference([], [])
