@@ -171,6 +171,13 @@ def _experiment(args: argparse.Namespace) -> int:
                 f"{key + ' ' + arm['name']:<22}{row['round']:>6}{row['added']:>7}{label:>12}"
                 f"{row['test_dice']:>11.4f}{row['test_iou']:>10.4f}"
             )
+    for key, paired in report["paired_with_A"].items():
+        low, high = paired["ci95_points"]
+        print(
+            f"{key} - A: {paired['mean_points']:+.1f} Dice points (95% interval {low:+.1f} to "
+            f"{high:+.1f} over {paired['images']} test images; {paired['better']} better, "
+            f"{paired['worse']} worse, {paired['tied']} level)"
+        )
     print(f"wrote {args.out} in {elapsed(started)}")
     return 0
 

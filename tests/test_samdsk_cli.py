@@ -152,3 +152,19 @@ def test_train_then_match_with_the_checkpoint(
     assert main(argv) == 0
     assert "match score" in capsys.readouterr().out
     assert out.is_file()
+
+
+def test_experiment_command_prints_each_arm_paired_with_the_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = SHARED_DATA / "ph2"
+    if not data.is_dir():
+        pytest.skip(f"real data not found at {data}")
+    out = tmp_path / "run"
+    args = ["experiment", "--data", str(data), "--out", str(out), "--arms", "A,D"]
+    args += ["--encoder", "tu-mobilenetv3_small_050", "--size", "64", "--steps", "2"]
+    args += ["--batch-size", "2", "--max-images", "10", "--device", "cpu", "--train-seed", "5"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "D - A: " in printed and "95% interval" in printed
+    assert (out / "report.json").is_file() and (out / "test_dice.png").is_file()
