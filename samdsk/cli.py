@@ -7,6 +7,7 @@ usage message), 1 for an error of the method library (its message on stderr).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_proposal_options(experiment)
     experiment.set_defaults(handler=_experiment)
 
+    compare = sub.add_parser(
+        "compare", help="runs of 'experiment' side by side: each arm against A over the runs"
+    )
+    compare.add_argument("runs", type=Path, nargs="+", help="run folders (or report.json files)")
+    compare.add_argument("--json", type=Path, help="also write the comparison as JSON here")
+    compare.set_defaults(handler=_compare)
+
     train = sub.add_parser("train", help="train a model on a folder and save a checkpoint")
     train.add_argument("--data", type=Path, required=True, help="folder with images/, masks/")
     train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
@@ -179,6 +187,20 @@ def _experiment(args: argparse.Namespace) -> int:
             f"{paired['worse']} worse, {paired['tied']} level)"
         )
     print(f"wrote {args.out} in {elapsed(started)}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from samdsk.experiment_compare import compare_runs, format_comparison, read_report
+
+    named = [
+        (path.name if path.is_dir() else path.parent.name, read_report(path)) for path in args.runs
+    ]
+    comparison = compare_runs(named)
+    print(format_comparison(comparison))
+    if args.json is not None:
+        args.json.write_text(json.dumps(comparison.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
     return 0
 
 
