@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from samdsk import plots
 from samdsk.dataset import Sample, Split, find_pairs, load_samples, make_split, read_split_csv
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 ARMS = {"A": "supervised", "B": "self_training", "C": "samdsk", "D": "fully_supervised"}
 # D - A below this many Dice points: the arms are too close to tell a method's gain from noise.
 MIN_CEILING_GAP_POINTS = 5.0
+GRID_TILES = 16  # labels per PNG grid
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,7 +225,8 @@ class ExperimentResult:
 
 
 def write_outputs(result: ExperimentResult, out: Path) -> dict[str, Any]:
-    """Write report.json, rounds_<arm>.csv per arm and the PNG plots into ``out``."""
+    """Write report.json, rounds_<arm>.csv per arm, the PNG plots (the accepted labels best
+    ranked first, and furthest from the truth first) and machine_labels/ into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     report = result.report()
     write_json(out / "report.json", report)
@@ -242,22 +245,46 @@ def write_outputs(result: ExperimentResult, out: Path) -> dict[str, Any]:
     if "C" in result.arms:
         scores = {r.number: [c.score for c in r.candidates] for r in result.arms["C"].rounds}
         plots.plot_score_histogram(scores, result.config.threshold, out / "match_scores.png")
-        plots.plot_label_grid(_accepted_tiles(result), out / "accepted_labels.png")
+        tiles = _accepted_tiles(result)
+        best_ranked = [tile for _, tile in tiles[:GRID_TILES]]
+        # the labels furthest from the truth: what a wrong label looks like, and why it scored
+        worst = [tile for _, tile in sorted(tiles, key=lambda pair: pair[0])[:GRID_TILES]]
+        plots.plot_label_grid(best_ranked, out / "accepted_labels.png")
+        plots.plot_label_grid(worst, out / "worst_accepted_labels.png")
+        write_machine_labels(result, out / "machine_labels")
     return report
 
 
-def _accepted_tiles(result: ExperimentResult, limit: int = 16) -> list[plots.LabelTile]:
-    """The accepted machine labels of SamDSK, round by round in rank order, at most ``limit``."""
-    tiles: list[plots.LabelTile] = []
+def _accepted_tiles(result: ExperimentResult) -> list[tuple[float, plots.LabelTile]]:
+    """Every accepted machine label of SamDSK as (its Dice against the hidden truth, a tile
+    titled with its score and that Dice), round by round in rank order."""
+    tiles: list[tuple[float, plots.LabelTile]] = []
     pool = result.data.unlabeled
     for r in result.arms["C"].rounds:
-        for i in r.accepted[: max(0, limit - len(tiles))]:
+        for i in r.accepted:
             c = r.candidate(i)
             truth = pool[i].mask
-            score = label_dice([c.match.class_mask], [truth])[0]
-            title = f"{pool[i].stem[:16]} r{r.number}\nscore {c.score:.3f} Dice {score:.3f}"
-            tiles.append(plots.LabelTile(pool[i].image, c.match.class_mask > 0, truth, title))
+            dice = label_dice([c.match.class_mask], [truth])[0]
+            title = f"{pool[i].stem[:16]} r{r.number}\nscore {c.score:.3f} Dice {dice:.3f}"
+            tile = plots.LabelTile(pool[i].image, c.match.class_mask > 0, truth, title)
+            tiles.append((dice, tile))
     return tiles
+
+
+def write_machine_labels(result: ExperimentResult, folder: Path) -> int:
+    """SamDSK's accepted labels as ``folder/round_<n>/<stem>.png`` (single-channel, 0 or 255,
+    at the experiment's image size), so each can be opened over its image. Returns the count."""
+    written = 0
+    for r in result.arms["C"].rounds if "C" in result.arms else []:
+        if not r.accepted:
+            continue
+        target = folder / f"round_{r.number}"
+        target.mkdir(parents=True, exist_ok=True)
+        for i in r.accepted:
+            mask = np.where(r.candidate(i).match.class_mask > 0, 255, 0).astype(np.uint8)
+            Image.fromarray(mask).save(target / f"{result.data.split.unlabeled[i]}.png")
+            written += 1
+    return written
 
 
 def load_experiment_data(

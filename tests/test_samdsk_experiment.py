@@ -159,6 +159,19 @@ def test_experiment_on_real_images_writes_report_csvs_and_plots(tmp_path: Path) 
     for plot in ("test_dice.png", "match_scores.png", "accepted_labels.png"):
         with Image.open(tmp_path / "out" / plot) as image:
             assert image.size[0] > 100
+    with Image.open(tmp_path / "out" / "worst_accepted_labels.png") as image:
+        assert image.size[0] > 100
+    written = sorted((tmp_path / "out" / "machine_labels" / "round_1").iterdir())
+    assert [path.stem for path in written] == sorted(saved["samdsk_rounds"][0]["accepted"])
+    accepted = {c.index: c for c in result.arms["C"].rounds[0].candidates}
+    for path in written:
+        index = result.data.split.unlabeled.index(path.stem)
+        expected = accepted[index].match.class_mask > 0
+        with Image.open(path) as image:
+            assert image.mode == "L"
+            pixels = np.asarray(image)
+        assert set(np.unique(pixels)) <= {0, 255}
+        assert np.array_equal(pixels == 255, expected)
 
 
 @pytest.mark.slow
