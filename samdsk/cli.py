@@ -7,7 +7,6 @@ usage message), 1 for an error of the method library (its message on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -192,6 +191,7 @@ def _experiment(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from samdsk.experiment_compare import compare_runs, format_comparison, read_report
+    from samdsk.experiment_report import write_json
 
     named = [
         (path.name if path.is_dir() else path.parent.name, read_report(path)) for path in args.runs
@@ -199,7 +199,7 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = compare_runs(named)
     print(format_comparison(comparison))
     if args.json is not None:
-        args.json.write_text(json.dumps(comparison.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, comparison.to_dict())  # strict JSON: a lone run's sd is null
         print(f"wrote {args.json}")
     return 0
 

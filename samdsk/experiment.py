@@ -271,20 +271,15 @@ def _accepted_tiles(result: ExperimentResult) -> list[tuple[float, plots.LabelTi
     return tiles
 
 
-def write_machine_labels(result: ExperimentResult, folder: Path) -> int:
+def write_machine_labels(result: ExperimentResult, folder: Path) -> None:
     """SamDSK's accepted labels as ``folder/round_<n>/<stem>.png`` (single-channel, 0 or 255,
-    at the experiment's image size), so each can be opened over its image. Returns the count."""
-    written = 0
-    for r in result.arms["C"].rounds if "C" in result.arms else []:
-        if not r.accepted:
-            continue
+    at the experiment's image size), so each can be opened over its image."""
+    for r in result.arms["C"].rounds:
         target = folder / f"round_{r.number}"
-        target.mkdir(parents=True, exist_ok=True)
         for i in r.accepted:
+            target.mkdir(parents=True, exist_ok=True)
             mask = np.where(r.candidate(i).match.class_mask > 0, 255, 0).astype(np.uint8)
             Image.fromarray(mask).save(target / f"{result.data.split.unlabeled[i]}.png")
-            written += 1
-    return written
 
 
 def load_experiment_data(
