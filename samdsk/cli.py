@@ -20,6 +20,7 @@ from samdsk.errors import ConfigError, SamdskError, ShapeError
 from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
 from samdsk.model import ModelConfig
+from samdsk.model.config import MACHINE_AUGMENTATIONS
 from samdsk.selection import EMPTY_LABEL_POLICIES
 
 if TYPE_CHECKING:
@@ -292,6 +293,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         device=args.device,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,
+        machine_augment=args.machine_augment,
         val_every=args.val_every,
         min_val_for_selection=args.min_val_for_selection,
     )
@@ -354,6 +356,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="share of every batch drawn from human labels when machine labels join them "
         "(0: all samples alike)",
+    )
+    group.add_argument(
+        "--machine-augment",
+        choices=MACHINE_AUGMENTATIONS,
+        default="same",
+        help="strong: train machine labels under hue, colour, blur and CutMix perturbations "
+        "(noisy student); same: under the augmentations human labels get",
     )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -64,12 +64,15 @@ def warp(
     return warped_images, warped_masks[:, 0].round().to(masks.dtype)
 
 
-def colour_jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random brightness, contrast and saturation on B x 3 x H x W float images in [0, 1]."""
+def colour_jitter(
+    images: torch.Tensor, generator: torch.Generator, strength: float = JITTER
+) -> torch.Tensor:
+    """Random brightness, contrast and saturation on B x 3 x H x W float images in [0, 1]:
+    each factor is drawn from [1 - strength, 1 + strength]."""
     batch = images.shape[0]
 
     def factor() -> torch.Tensor:
-        return (1.0 + JITTER * (2.0 * torch.rand(batch, generator=generator) - 1.0))[
+        return (1.0 + strength * (2.0 * torch.rand(batch, generator=generator) - 1.0))[
             :, None, None, None
         ]
 

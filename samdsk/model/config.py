@@ -29,6 +29,7 @@ _INT_FIELDS = (
 )
 _POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
 _FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share")
+MACHINE_AUGMENTATIONS = ("same", "strong")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class ModelConfig:
         false) when machine labels are trained on too, in [0, 1). 0 draws from all samples
         alike, so with 13 human labels beside 115 machine ones a batch of 8 holds one human
         label on average; 0.5 keeps half of each batch human however many machine labels join.
+    machine_augment: ``"same"`` trains machine labels under the augmentations human labels get;
+        ``"strong"`` adds a hue rotation, stronger colour jitter, blur and CutMix among machine
+        labels (noisy-student training, ``samdsk.model.strong_augment``), so a model does not
+        simply learn back the labels an earlier model made.
     val_every: validate every N steps and keep the weights with the best validation Dice.
     min_val_for_selection: with fewer validation images than this, the final weights are kept
         (validation Dice is still recorded). Picking among checkpoints on one or two images
@@ -73,6 +78,7 @@ class ModelConfig:
     device: str = "auto"
     machine_label_weight: float = 1.0
     human_share: float = 0.0
+    machine_augment: str = "same"
     val_every: int = 100
     min_val_for_selection: int = 5
     num_workers: int = 0
@@ -85,6 +91,11 @@ class ModelConfig:
         path = self.encoder_weights_path
         if path is not None and (not isinstance(path, str) or not path):
             raise ConfigError(f"encoder_weights_path must be a non-empty string or None: {path!r}")
+        if self.machine_augment not in MACHINE_AUGMENTATIONS:
+            raise ConfigError(
+                f"machine_augment must be one of {MACHINE_AUGMENTATIONS}; "
+                f"got {self.machine_augment!r}"
+            )
         if not isinstance(self.amp, bool):
             raise ConfigError(f"amp must be a bool; got {self.amp!r}")
         _check_numbers(self)

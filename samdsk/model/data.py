@@ -16,7 +16,8 @@ from PIL import Image
 
 from samdsk.errors import ShapeError
 from samdsk.model.augment import augment_batch
-from samdsk.model.config import TrainingSample, check_image
+from samdsk.model.config import MACHINE_AUGMENTATIONS, TrainingSample, check_image
+from samdsk.model.strong_augment import strong_perturbation
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -96,6 +97,8 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
     ``human_share`` > 0 and both human and machine labels present, human and machine labels
     are drawn from separate permutation streams, human ones filling that share of the batch
     slots (spread evenly over the steps when share x batch size is not a whole number).
+    ``machine_augment="strong"`` perturbs the machine-labelled samples of each batch further
+    (``strong_perturbation``); batches without one are the same as with ``"same"``.
     """
 
     def __init__(
@@ -107,9 +110,13 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         seed: int,
         num_classes: int,
         human_share: float = 0.0,
+        machine_augment: str = "same",
     ) -> None:
         if len(data) == 0:
             raise ShapeError("no training samples")
+        if machine_augment not in MACHINE_AUGMENTATIONS:
+            raise ValueError(f"machine_augment must be one of {MACHINE_AUGMENTATIONS}")
+        self.strong_machine = machine_augment == "strong"
         if not 0.0 <= human_share < 1.0:
             raise ValueError(f"human_share must be in [0, 1); got {human_share}")
         self.data, self.seed, self.num_classes = data, seed, num_classes
@@ -143,7 +150,11 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         masks = torch.from_numpy(self.data.masks[index]).long()
         # One generator per step, seeded from (seed, step): independent of worker scheduling.
         step_seed = int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
-        images, masks = augment_batch(images, masks, torch.Generator().manual_seed(step_seed))
+        generator = torch.Generator().manual_seed(step_seed)
+        images, masks = augment_batch(images, masks, generator)
+        if self.strong_machine:
+            machine = torch.from_numpy(self.data.machine[index])
+            images, masks = strong_perturbation(images, masks, machine, generator)
         targets = one_hot_targets(masks, self.num_classes)
         return to_model_input(images), targets, torch.from_numpy(self.data.weights[index])
 

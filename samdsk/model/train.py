@@ -188,6 +188,7 @@ def _batches(
         seed=config.seed,
         num_classes=config.num_classes,
         human_share=config.human_share,
+        machine_augment=config.machine_augment,
     )
     loader = torch.utils.data.DataLoader(
         dataset,
