@@ -15,6 +15,7 @@ BAD_MODEL_SETTINGS = [
     ({"steps": "many"}, "steps must be an integer"),
     ({"input_size": 100}, "multiple of 32"),
     ({"machine_label_weight": -1}, "machine_label_weight"),
+    ({"machine_augment": "wild"}, "machine_augment must be one of"),
 ]
 
 
