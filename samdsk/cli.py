@@ -362,7 +362,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=MACHINE_AUGMENTATIONS,
         default="same",
         help="strong: train machine labels under hue, colour, blur and CutMix perturbations "
-        "(noisy student); same: under the augmentations human labels get",
+        "(noisy student); same: under the augmentations human labels get; strong_all: every "
+        "label under the strong perturbations",
     )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

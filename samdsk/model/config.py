@@ -29,7 +29,7 @@ _INT_FIELDS = (
 )
 _POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
 _FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share")
-MACHINE_AUGMENTATIONS = ("same", "strong")
+MACHINE_AUGMENTATIONS = ("same", "strong", "strong_all")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class ModelConfig:
     machine_augment: ``"same"`` trains machine labels under the augmentations human labels get;
         ``"strong"`` adds a hue rotation, stronger colour jitter, blur and CutMix among machine
         labels (noisy-student training, ``samdsk.model.strong_augment``), so a model does not
-        simply learn back the labels an earlier model made.
+        simply learn back the labels an earlier model made; ``"strong_all"`` perturbs human
+        labels too (a control for the perturbations' own effect).
     val_every: validate every N steps and keep the weights with the best validation Dice.
     min_val_for_selection: with fewer validation images than this, the final weights are kept
         (validation Dice is still recorded). Picking among checkpoints on one or two images

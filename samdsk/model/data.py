@@ -99,6 +99,8 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
     slots (spread evenly over the steps when share x batch size is not a whole number).
     ``machine_augment="strong"`` perturbs the machine-labelled samples of each batch further
     (``strong_perturbation``); batches without one are the same as with ``"same"``.
+    ``"strong_all"`` perturbs every sample so, human labels too (the control that tells the
+    perturbations' own effect from that of training machine labels under them).
     """
 
     def __init__(
@@ -116,7 +118,7 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
             raise ShapeError("no training samples")
         if machine_augment not in MACHINE_AUGMENTATIONS:
             raise ValueError(f"machine_augment must be one of {MACHINE_AUGMENTATIONS}")
-        self.strong_machine = machine_augment == "strong"
+        self.machine_augment = machine_augment
         if not 0.0 <= human_share < 1.0:
             raise ValueError(f"human_share must be in [0, 1); got {human_share}")
         self.data, self.seed, self.num_classes = data, seed, num_classes
@@ -152,9 +154,11 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         step_seed = int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
         generator = torch.Generator().manual_seed(step_seed)
         images, masks = augment_batch(images, masks, generator)
-        if self.strong_machine:
-            machine = torch.from_numpy(self.data.machine[index])
-            images, masks = strong_perturbation(images, masks, machine, generator)
+        if self.machine_augment != "same":
+            chosen = torch.from_numpy(self.data.machine[index])
+            if self.machine_augment == "strong_all":
+                chosen = torch.ones_like(chosen)
+            images, masks = strong_perturbation(images, masks, chosen, generator)
         targets = one_hot_targets(masks, self.num_classes)
         return to_model_input(images), targets, torch.from_numpy(self.data.weights[index])
 
