@@ -165,3 +165,14 @@ def test_bad_machine_augment_is_refused_and_the_cli_passes_it_on() -> None:
     )
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--data", "d", "--out", "o", "--machine-augment", "wild"])
+
+
+def test_strong_all_perturbs_human_labels_too() -> None:
+    data = resize_samples(tiny_samples(4, 0), 32, num_classes=1)
+    plain = TrainingBatches(data, steps=2, batch_size=4, seed=1, num_classes=1)
+    every = TrainingBatches(
+        data, steps=2, batch_size=4, seed=1, num_classes=1, machine_augment="strong_all"
+    )
+    plain_inputs, _, _ = plain[0]
+    every_inputs, _, _ = every[0]
+    assert all(not torch.equal(plain_inputs[i], every_inputs[i]) for i in range(4))
