@@ -276,8 +276,9 @@ def write_machine_labels(result: ExperimentResult, folder: Path) -> None:
     at the experiment's image size), so each can be opened over its image."""
     for r in result.arms["C"].rounds:
         target = folder / f"round_{r.number}"
-        for i in r.accepted:
+        if r.accepted:
             target.mkdir(parents=True, exist_ok=True)
+        for i in r.accepted:
             mask = np.where(r.candidate(i).match.class_mask > 0, 255, 0).astype(np.uint8)
             Image.fromarray(mask).save(target / f"{result.data.split.unlabeled[i]}.png")
 

@@ -8,8 +8,9 @@ varied perturbations", BMVC 2020): a hue rotation and stronger colour changes, b
 CutMix, which pastes a box of one machine-labelled sample into another, image and mask
 together, so every pixel keeps its label.
 
-Only the samples flagged as machine-labelled change; a batch without any is returned as given
-and draws nothing from the generator, so training on human labels alone is unaffected.
+Only the selected samples change (the machine-labelled ones, or every one for the control that
+perturbs human labels too); a batch with none selected is returned as given and draws nothing
+from the generator, so training on human labels alone is unaffected.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CUTMIX_ASPECT = (0.5, 2.0)
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
 )
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
 
 def strong_perturbation(
@@ -46,7 +48,8 @@ def strong_perturbation(
     if index.numel() == 0:
         return images, masks
     chosen_images, chosen_masks = images[index], masks[index]
-    chosen_images = rotate_hue(chosen_images, _uniform(len(index), MAX_HUE_SHIFT_DEG, generator))
+    hue_shift = _between(len(index), (-MAX_HUE_SHIFT_DEG, MAX_HUE_SHIFT_DEG), generator)
+    chosen_images = rotate_hue(chosen_images, hue_shift)
     chosen_images = colour_jitter(chosen_images, generator, strength=STRONG_JITTER)
     chosen_images = random_blur(chosen_images, generator)
     chosen_images, chosen_masks = cutmix(chosen_images, chosen_masks, generator)
@@ -57,14 +60,12 @@ def strong_perturbation(
 
 def rotate_hue(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     """Rotate each image's hue by ``degrees`` (B) in YIQ space; the luma is kept."""
-    to_yiq = _RGB_TO_YIQ
-    from_yiq = torch.linalg.inv(to_yiq)
     radians = degrees.to(torch.float64) * (math.pi / 180.0)
     rotation = torch.zeros(len(degrees), 3, 3, dtype=torch.float64)
     rotation[:, 0, 0] = 1.0
     rotation[:, 1, 1], rotation[:, 1, 2] = torch.cos(radians), -torch.sin(radians)
     rotation[:, 2, 1], rotation[:, 2, 2] = torch.sin(radians), torch.cos(radians)
-    matrices = (from_yiq @ rotation @ to_yiq).to(images.dtype)
+    matrices = (_YIQ_TO_RGB @ rotation @ _RGB_TO_YIQ).to(images.dtype)
     return torch.einsum("bij,bjhw->bihw", matrices, images).clamp(0.0, 1.0)
 
 
@@ -72,8 +73,7 @@ def random_blur(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     """Gaussian blur of a random sigma on each image with probability ``BLUR_PROBABILITY``."""
     batch, channels, height, width = images.shape
     blurred = torch.rand(batch, generator=generator) < BLUR_PROBABILITY
-    low, high = BLUR_SIGMA
-    sigma = low + (high - low) * torch.rand(batch, generator=generator)
+    sigma = _between(batch, BLUR_SIGMA, generator)
     taps = torch.arange(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=torch.float32)
     kernels = torch.exp(-0.5 * (taps[None, :] / sigma[:, None]) ** 2)
     kernels = kernels / kernels.sum(dim=1, keepdim=True)
@@ -117,10 +117,6 @@ def cutmix(
     mixed_images = torch.where(inside[:, None], images[partners], images)
     mixed_masks = torch.where(inside, masks[partners], masks)
     return mixed_images, mixed_masks
-
-
-def _uniform(count: int, bound: float, generator: torch.Generator) -> torch.Tensor:
-    return _between(count, (-bound, bound), generator)
 
 
 def _between(count: int, bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
