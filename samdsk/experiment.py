@@ -401,7 +401,7 @@ def run_experiment(
             if budget["enough"]
             else f"{gap}, under {MIN_CEILING_GAP_POINTS:g}: the comparison measures the budget "
             "or a data set near its ceiling, not the method; raise --steps (or --size) and "
-            "compare again"
+            "compare again, or lower --labeled-fraction where A already reaches D's level"
         )
     return result
 
