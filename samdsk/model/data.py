@@ -99,7 +99,7 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
     slots (spread evenly over the steps when share x batch size is not a whole number).
     ``machine_augment="strong"`` perturbs the machine-labelled samples of each batch further
     (``strong_perturbation``); batches without one are the same as with ``"same"``.
-    ``"strong_all"`` perturbs every sample so, human labels too (the control that tells the
+    ``"strong_all"`` perturbs every sample, human labels too (the control that tells the
     perturbations' own effect from that of training machine labels under them).
     """
 
