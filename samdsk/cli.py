@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from samdsk.augment_choice import AUTO_AUGMENT_CHOICES
 from samdsk.errors import ConfigError, SamdskError, ShapeError
 from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
 from samdsk.model import ModelConfig
 from samdsk.model.config import MACHINE_AUGMENTATIONS
 from samdsk.selection import EMPTY_LABEL_POLICIES
+
+AUTO = "auto"  # --machine-augment value that chooses the policy on validation
 
 if TYPE_CHECKING:
     from samdsk.proposals import ProposalCache, ProposalSource
@@ -99,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes computing offline proposals side by side (SAM sources use one)",
     )
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
-    _add_model_options(experiment)
+    _add_model_options(experiment, choose=True)
     _add_proposal_options(experiment)
     experiment.set_defaults(handler=_experiment)
 
@@ -165,6 +168,7 @@ def _experiment(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         arms=args.arms,
         proposal_workers=args.proposal_workers,
+        augment_choices=AUTO_AUGMENT_CHOICES if args.machine_augment == AUTO else (),
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)
@@ -293,7 +297,8 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         device=args.device,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,
-        machine_augment=args.machine_augment,
+        # "auto" starts from the default; the experiment then trains A under each choice
+        machine_augment="same" if args.machine_augment == AUTO else args.machine_augment,
         val_every=args.val_every,
         min_val_for_selection=args.min_val_for_selection,
     )
@@ -332,7 +337,9 @@ def _print_weights(path: str | None) -> None:
     print(f"model encoder weights: {path or 'none (random initialisation)'}")
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, *, choose: bool = False) -> None:
+    """Model and training options; ``choose`` admits ``--machine-augment auto`` (commands
+    that train the supervised model under each policy and keep the best validated)."""
     group = parser.add_argument_group("model")
     group.add_argument("--arch", default="Unet", help="segmentation_models_pytorch architecture")
     group.add_argument("--encoder", default="resnet34", help="encoder name or tu-<timm model>")
@@ -359,11 +366,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--machine-augment",
-        choices=MACHINE_AUGMENTATIONS,
+        choices=(*MACHINE_AUGMENTATIONS, AUTO) if choose else MACHINE_AUGMENTATIONS,
         default="same",
         help="strong: train machine labels under hue, colour, blur and CutMix perturbations "
         "(noisy student); same: under the augmentations human labels get; strong_all: every "
-        "label under the strong perturbations",
+        "label under the strong perturbations"
+        + (
+            "; auto: train A under same and under strong_all and run every arm under the one "
+            "of the better validation Dice"
+            if choose
+            else ""
+        ),
     )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -11,6 +11,8 @@ D  fully supervised: every pool image with its true mask (the ceiling).
 budget at which D is not clearly above A measures the budget, not the method.
 Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
 validation images for model selection; machine labels carry ``machine_label_weight``.
+``augment_choices`` trains A under each of those perturbation policies and runs every arm
+under the one whose model validates best (``samdsk.augment_choice``).
 Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
 """
 
@@ -27,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from samdsk import plots
+from samdsk.augment_choice import AugmentChoice, check_augment_choices, choose_augment
 from samdsk.dataset import Sample, Split, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.errors import ConfigError
 from samdsk.experiment_report import (
@@ -80,6 +83,7 @@ class ExperimentConfig:
     test: Path | None = None
     arms: tuple[str, ...] = tuple(ARMS)
     proposal_workers: int = 1
+    augment_choices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -91,6 +95,7 @@ class ExperimentConfig:
             raise ConfigError("arm B adds as many labels as C accepted; include C to run B")
         if self.model.num_classes != 1:
             raise ConfigError("the experiment reads one-class masks; use num_classes=1")
+        check_augment_choices(self.augment_choices)
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
         self.round_config()  # checks the round settings before any training starts
@@ -112,7 +117,7 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["model"], values["knowledge"] = self.model.to_dict(), self.knowledge.to_dict()
-        values["arms"] = list(self.arms)
+        values["arms"], values["augment_choices"] = list(self.arms), list(self.augment_choices)
         return values
 
 
@@ -144,6 +149,7 @@ class ExperimentResult:
     data: ExperimentData
     arms: dict[str, ArmRun]
     timings: dict[str, float]
+    augment_choice: AugmentChoice | None = None
 
     def report(self) -> dict[str, Any]:
         """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
@@ -167,6 +173,7 @@ class ExperimentResult:
             },
             "budget": self.budget_check(),
             "paired_with_A": self.paired_with_a(),
+            "augment_choice": self.augment_choice and self.augment_choice.to_dict(),
             "samdsk_rounds": [
                 {
                     "round": r.number,
@@ -336,9 +343,35 @@ class _Runner:
         self.pool_truth = [s.mask for s in data.unlabeled]
         self.weight = config.model.machine_label_weight
 
-    def train(self, samples: Sequence[TrainingSample], what: str) -> TrainResult:
-        self.log(f"training {what}: {len(samples)} samples, {self.config.model.steps} steps")
-        return train_model(samples, self.config.model, val=self.val, show_progress_bar=self.bars)
+    def train(
+        self, samples: Sequence[TrainingSample], what: str, model: ModelConfig | None = None
+    ) -> TrainResult:
+        model = model or self.config.model
+        self.log(f"training {what}: {len(samples)} samples, {model.steps} steps")
+        return train_model(samples, model, val=self.val, show_progress_bar=self.bars)
+
+    def train_baseline(self) -> tuple[TrainResult, AugmentChoice | None]:
+        """Arm A's model; with ``augment_choices``, one per policy, keeping the one of the
+        best validation Dice and making its policy the one every later training uses."""
+        choices = self.config.augment_choices
+        if not choices:
+            return self.train(self.human, "A (supervised)"), None
+        trained: dict[str, TrainResult] = {}
+        for policy in choices:
+            model = replace(self.config.model, machine_augment=policy)
+            trained[policy] = self.train(self.human, f"A (supervised, {policy})", model)
+        val_dice = {policy: result.best_val_dice for policy, result in trained.items()}
+        chosen = choose_augment(val_dice)
+        test_dice = {p: evaluate(result, self.test).mean_dice for p, result in trained.items()}
+        shown = ", ".join(f"{p} {'-' if v is None else f'{v:.4f}'}" for p, v in val_dice.items())
+        self.log(
+            f"perturbation chosen on {len(self.val)} validation images: {chosen} "
+            f"(validation Dice {shown})"
+            + ("" if self.val else "; no validation images, so the first policy is kept")
+        )
+        model = replace(self.config.model, machine_augment=chosen)
+        self.config = replace(self.config, model=model)
+        return trained[chosen], AugmentChoice(chosen, val_dice, test_dice)
 
     def row(
         self, arm: str, number: int, trained: TrainResult, machine: int, added: Added
@@ -372,7 +405,8 @@ def run_experiment(
     timings = {"load": time.perf_counter() - started}
     arms: dict[str, ArmRun] = {}
     clock = time.perf_counter()
-    base = runner.train(runner.human, "A (supervised)")
+    base, choice = runner.train_baseline()
+    config = runner.config  # the chosen perturbation, when there was a choice
     arms["A"] = ArmRun([runner.row("A", 0, base, 0, NOTHING_ADDED)])
     timings["arm_A"] = time.perf_counter() - clock
     if "C" in config.arms:
@@ -392,7 +426,7 @@ def run_experiment(
         timings["arm_D"] = time.perf_counter() - clock
     timings["total"] = time.perf_counter() - started
     ordered = dict(sorted(arms.items()))
-    result = ExperimentResult(config, source_info(source), data, ordered, timings)
+    result = ExperimentResult(config, source_info(source), data, ordered, timings, choice)
     budget = result.budget_check()
     if budget is not None:
         gap = f"D - A is {budget['ceiling_gap_points']:.1f} Dice points"
