@@ -14,12 +14,16 @@ the noise of the few images it is taken on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from samdsk.errors import ConfigError
-from samdsk.model.config import MACHINE_AUGMENTATIONS
+from samdsk.model.config import MACHINE_AUGMENTATIONS, ModelConfig, TrainingSample
+from samdsk.model.train import ProgressCallback, TrainResult, train_model
+
+logger = logging.getLogger(__name__)
 
 # what ``--machine-augment auto`` chooses between, the default first (it wins ties)
 AUTO_AUGMENT_CHOICES = ("same", "strong_all")
@@ -49,7 +53,7 @@ class AugmentChoice:
 
     chosen: str
     val_dice: dict[str, float | None]
-    test_dice: dict[str, float]
+    test_dice: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"chosen": self.chosen, "val_dice": self.val_dice, "test_dice": self.test_dice}
@@ -65,3 +69,67 @@ def choose_augment(val_dice: Mapping[str, float | None]) -> str:
         if value is not None and (best is None or value > best):  # ">": ties keep the first
             chosen, best = name, value
     return chosen
+
+
+@dataclass
+class ChosenTraining:
+    """Every model trained for a choice, by policy, and the choice made among them."""
+
+    trained: dict[str, TrainResult]
+    choice: AugmentChoice
+
+    @property
+    def result(self) -> TrainResult:
+        """The chosen model; its ``config.machine_augment`` names the policy it trained under."""
+        return self.trained[self.choice.chosen]
+
+
+def train_choosing_augment(
+    train: Sequence[TrainingSample],
+    config: ModelConfig,
+    *,
+    val: Sequence[TrainingSample] = (),
+    choices: Sequence[str] = AUTO_AUGMENT_CHOICES,
+    progress: ProgressCallback | None = None,
+    show_progress_bar: bool = False,
+    log: Callable[[str], None] = logger.info,
+) -> ChosenTraining:
+    """Train ``config`` under each policy of ``choices`` (its own ``machine_augment``, such
+    as ``"auto"``, is replaced) and keep the model of the best validation Dice.
+
+    Without validation images nothing can tell the models apart, so only the first policy
+    (the default) is trained: training the others would cost their time and change nothing.
+    ``progress(step, steps, loss)`` counts the steps of every training together.
+    """
+    check_augment_choices(choices)
+    if not choices:
+        raise ConfigError("no candidate policy to choose from")
+    tried = list(choices) if val else list(choices[:1])
+    trained: dict[str, TrainResult] = {}
+    for index, policy in enumerate(tried):
+        log(f"training under machine_augment={policy} ({index + 1} of {len(tried)})")
+        trained[policy] = train_model(
+            train,
+            replace(config, machine_augment=policy),
+            val=val,
+            progress=None if progress is None else _offset(progress, index, len(tried)),
+            show_progress_bar=show_progress_bar,
+        )
+    val_dice = {policy: result.best_val_dice for policy, result in trained.items()}
+    chosen = choose_augment(val_dice)
+    shown = ", ".join(f"{p} {'-' if v is None else f'{v:.4f}'}" for p, v in val_dice.items())
+    log(
+        f"perturbation chosen on {len(val)} validation images: {chosen} (validation Dice {shown})"
+        if val
+        else f"no validation images: {chosen} kept without trying {list(choices[1:])}"
+    )
+    return ChosenTraining(trained, AugmentChoice(chosen, val_dice))
+
+
+def _offset(progress: ProgressCallback, index: int, count: int) -> ProgressCallback:
+    """``progress`` for the ``index``-th of ``count`` equally long trainings."""
+
+    def report(step: int, steps: int, loss: float) -> None:
+        progress(index * steps + step, count * steps, loss)
+
+    return report

@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from samdsk.augment_choice import AUTO_AUGMENT_CHOICES
 from samdsk.errors import ConfigError, SamdskError, ShapeError
 from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
 from samdsk.model import ModelConfig
-from samdsk.model.config import MACHINE_AUGMENTATIONS
+from samdsk.model.config import AUTO_AUGMENT, MACHINE_AUGMENTATIONS
 from samdsk.selection import EMPTY_LABEL_POLICIES
-
-AUTO = "auto"  # --machine-augment value that chooses the policy on validation
 
 if TYPE_CHECKING:
     from samdsk.proposals import ProposalCache, ProposalSource
@@ -102,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes computing offline proposals side by side (SAM sources use one)",
     )
     _add_knowledge(experiment, "default: the preset named like the data folder, else 1 region")
-    _add_model_options(experiment, choose=True)
+    _add_model_options(experiment)
     _add_proposal_options(experiment)
     experiment.set_defaults(handler=_experiment)
 
@@ -168,7 +165,6 @@ def _experiment(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         arms=args.arms,
         proposal_workers=args.proposal_workers,
-        augment_choices=AUTO_AUGMENT_CHOICES if args.machine_augment == AUTO else (),
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)
@@ -210,6 +206,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from samdsk.augment_choice import train_choosing_augment
     from samdsk.dataset import find_pairs, load_samples, make_split, read_split_csv
     from samdsk.model import TrainingSample, save_checkpoint, train_model
 
@@ -232,7 +229,11 @@ def _train(args: argparse.Namespace) -> int:
 
     train, val = load(split.labeled), load(split.validation)
     print(f"training on {len(train)} images, validating on {len(val)} ({split.source})")
-    result = train_model(train, config, val=val, show_progress_bar=True)
+    if config.machine_augment == AUTO_AUGMENT:
+        chosen = train_choosing_augment(train, config, val=val, show_progress_bar=True, log=print)
+        result = chosen.result
+    else:
+        result = train_model(train, config, val=val, show_progress_bar=True)
     save_checkpoint(args.out, result)
     print(f"best validation Dice {result.best_val_dice}; wrote {args.out} in {elapsed(started)}")
     return 0
@@ -297,8 +298,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         device=args.device,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,
-        # "auto" starts from the default; the experiment then trains A under each choice
-        machine_augment="same" if args.machine_augment == AUTO else args.machine_augment,
+        machine_augment=args.machine_augment,
         val_every=args.val_every,
         min_val_for_selection=args.min_val_for_selection,
     )
@@ -337,9 +337,8 @@ def _print_weights(path: str | None) -> None:
     print(f"model encoder weights: {path or 'none (random initialisation)'}")
 
 
-def _add_model_options(parser: argparse.ArgumentParser, *, choose: bool = False) -> None:
-    """Model and training options; ``choose`` admits ``--machine-augment auto`` (commands
-    that train the supervised model under each policy and keep the best validated)."""
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Model and training options."""
     group = parser.add_argument_group("model")
     group.add_argument("--arch", default="Unet", help="segmentation_models_pytorch architecture")
     group.add_argument("--encoder", default="resnet34", help="encoder name or tu-<timm model>")
@@ -366,17 +365,13 @@ def _add_model_options(parser: argparse.ArgumentParser, *, choose: bool = False)
     )
     group.add_argument(
         "--machine-augment",
-        choices=(*MACHINE_AUGMENTATIONS, AUTO) if choose else MACHINE_AUGMENTATIONS,
+        choices=(*MACHINE_AUGMENTATIONS, AUTO_AUGMENT),
         default="same",
         help="strong: train machine labels under hue, colour, blur and CutMix perturbations "
         "(noisy student); same: under the augmentations human labels get; strong_all: every "
-        "label under the strong perturbations"
-        + (
-            "; auto: train A under same and under strong_all and run every arm under the one "
-            "of the better validation Dice"
-            if choose
-            else ""
-        ),
+        "label under the strong perturbations; auto: train under same and under strong_all "
+        "and keep the model of the better validation Dice (experiment: A chooses, every arm "
+        "follows)",
     )
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

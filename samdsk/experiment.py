@@ -11,8 +11,8 @@ D  fully supervised: every pool image with its true mask (the ceiling).
 budget at which D is not clearly above A measures the budget, not the method.
 Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
 validation images for model selection; machine labels carry ``machine_label_weight``.
-``augment_choices`` trains A under each of those perturbation policies and runs every arm
-under the one whose model validates best (``samdsk.augment_choice``).
+``augment_choices`` (or ``machine_augment="auto"``) trains A under each of those perturbation
+policies and runs every arm under the one whose model validates best (``samdsk.augment_choice``).
 Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
 """
 
@@ -29,7 +29,12 @@ import numpy as np
 from PIL import Image
 
 from samdsk import plots
-from samdsk.augment_choice import AugmentChoice, check_augment_choices, choose_augment
+from samdsk.augment_choice import (
+    AUTO_AUGMENT_CHOICES,
+    AugmentChoice,
+    check_augment_choices,
+    train_choosing_augment,
+)
 from samdsk.dataset import Sample, Split, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.errors import ConfigError
 from samdsk.experiment_report import (
@@ -49,6 +54,7 @@ from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import ClassKnowledge
 from samdsk.metrics import paired_difference
 from samdsk.model import ModelConfig, TrainingSample, train_model
+from samdsk.model.config import AUTO_AUGMENT
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.rounds import RoundConfig, RoundResult, machine_labels, predict_in_batches, run_samdsk
@@ -95,6 +101,8 @@ class ExperimentConfig:
             raise ConfigError("arm B adds as many labels as C accepted; include C to run B")
         if self.model.num_classes != 1:
             raise ConfigError("the experiment reads one-class masks; use num_classes=1")
+        if self.model.machine_augment == AUTO_AUGMENT and not self.augment_choices:
+            object.__setattr__(self, "augment_choices", AUTO_AUGMENT_CHOICES)  # frozen
         check_augment_choices(self.augment_choices)
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
@@ -356,22 +364,19 @@ class _Runner:
         choices = self.config.augment_choices
         if not choices:
             return self.train(self.human, "A (supervised)"), None
-        trained: dict[str, TrainResult] = {}
-        for policy in choices:
-            model = replace(self.config.model, machine_augment=policy)
-            trained[policy] = self.train(self.human, f"A (supervised, {policy})", model)
-        val_dice = {policy: result.best_val_dice for policy, result in trained.items()}
-        chosen = choose_augment(val_dice)
-        test_dice = {p: evaluate(result, self.test).mean_dice for p, result in trained.items()}
-        shown = ", ".join(f"{p} {'-' if v is None else f'{v:.4f}'}" for p, v in val_dice.items())
-        self.log(
-            f"perturbation chosen on {len(self.val)} validation images: {chosen} "
-            f"(validation Dice {shown})"
-            + ("" if self.val else "; no validation images, so the first policy is kept")
+        self.log(f"training A (supervised) under each of {list(choices)}: {len(self.human)} images")
+        chosen = train_choosing_augment(
+            self.human,
+            self.config.model,
+            val=self.val,
+            choices=choices,
+            show_progress_bar=self.bars,
+            log=self.log,
         )
-        model = replace(self.config.model, machine_augment=chosen)
-        self.config = replace(self.config, model=model)
-        return trained[chosen], AugmentChoice(chosen, val_dice, test_dice)
+        test_dice = {p: evaluate(r, self.test).mean_dice for p, r in chosen.trained.items()}
+        policy = chosen.choice.chosen
+        self.config = replace(self.config, model=replace(self.config.model, machine_augment=policy))
+        return chosen.result, replace(chosen.choice, test_dice=test_dice)
 
     def row(
         self, arm: str, number: int, trained: TrainResult, machine: int, added: Added

@@ -30,6 +30,8 @@ _INT_FIELDS = (
 _POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
 _FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share")
 MACHINE_AUGMENTATIONS = ("same", "strong", "strong_all")
+# not a policy but a choice between policies, made on validation Dice (samdsk.augment_choice)
+AUTO_AUGMENT = "auto"
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ class ModelConfig:
         ``"strong"`` adds a hue rotation, stronger colour jitter, blur and CutMix among machine
         labels (noisy-student training, ``samdsk.model.strong_augment``), so a model does not
         simply learn back the labels an earlier model made; ``"strong_all"`` perturbs human
-        labels too (a control for the perturbations' own effect).
+        labels too (a control for the perturbations' own effect); ``"auto"`` trains under
+        ``"same"`` and under ``"strong_all"`` and keeps the model of the better validation Dice
+        (``samdsk.augment_choice.train_choosing_augment``; ``train_model`` itself needs one
+        policy).
     val_every: validate every N steps and keep the weights with the best validation Dice.
     min_val_for_selection: with fewer validation images than this, the final weights are kept
         (validation Dice is still recorded). Picking among checkpoints on one or two images
@@ -92,9 +97,9 @@ class ModelConfig:
         path = self.encoder_weights_path
         if path is not None and (not isinstance(path, str) or not path):
             raise ConfigError(f"encoder_weights_path must be a non-empty string or None: {path!r}")
-        if self.machine_augment not in MACHINE_AUGMENTATIONS:
+        if self.machine_augment not in (*MACHINE_AUGMENTATIONS, AUTO_AUGMENT):
             raise ConfigError(
-                f"machine_augment must be one of {MACHINE_AUGMENTATIONS}; "
+                f"machine_augment must be one of {(*MACHINE_AUGMENTATIONS, AUTO_AUGMENT)}; "
                 f"got {self.machine_augment!r}"
             )
         if not isinstance(self.amp, bool):

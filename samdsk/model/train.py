@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from samdsk.errors import CheckpointError, ConfigError
-from samdsk.model.config import ModelConfig, TrainingSample
+from samdsk.model.config import AUTO_AUGMENT, ModelConfig, TrainingSample
 from samdsk.model.data import ResizedSamples, TrainingBatches, one_hot_targets, resize_samples
 from samdsk.model.factory import build_model, resolve_device
 from samdsk.model.infer import amp_enabled, forward_logits
@@ -65,6 +65,11 @@ def train_model(
     other processes leave free when it starts (see ``threads``); same config and data -> same
     losses on the same device and thread count (logged).
     """
+    if config.machine_augment == AUTO_AUGMENT:
+        raise ConfigError(
+            "machine_augment 'auto' chooses between trainings: "
+            "use samdsk.augment_choice.train_choosing_augment"
+        )
     started = time.perf_counter()
     used = [sample for sample in train if sample.weight > 0]
     if not used:
