@@ -213,7 +213,7 @@ def test_routes(page: Any) -> None:
 
 
 def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
-    hist, acceptance, labeled, dice, row, nice = run(
+    hist, acceptance, labeled, dice, row, nice, policies = run(
         page,
         "stats.js",
         """
@@ -223,13 +223,16 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
             '0.3-0.4': {candidates: 1, decided: 1, accepted: 0, acceptance_rate: 0}}};
         const round = {number: 1, status: 'succeeded', counts: {candidates: 4,
           labeled_at_start: 3, mean_score: 0.71}, metrics: {model: {val_dice: 0.42,
-          train_images: 3}}};
+          train_images: 3, augment: 'strong_all', augment_choice: {chosen: 'strong_all',
+          val_dice: {same: 0.4, strong_all: 0.42}}}}};
         const status = {labeled: 6, labeled_over_rounds: [{round: 1, labeled_at_start: 3}]};
         return [m.histogram(statistics).map(b => b.value),
                 m.acceptanceByBand(statistics).map(b => b.value),
                 m.labeledOverRounds(status), m.valDiceOverRounds([round, {number: 2,
                   metrics: {}}]), m.roundRow(round, statistics),
-                [m.niceMax(0), m.niceMax(7), m.niceMax(0.42), m.niceMax(130)]];
+                [m.niceMax(0), m.niceMax(7), m.niceMax(0.42), m.niceMax(130)],
+                [m.perturbation({}), m.perturbation({augment: 'same'}),
+                 m.perturbation({augment: 'same', augment_choice: {val_dice: {same: null}}})]];
         """,
     )
     assert hist == [0, 0, 0, 1, 0, 0, 0, 0, 0, 3]
@@ -239,6 +242,9 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
     assert dice == [{"label": "round 1", "value": 0.42}]
     assert row["acceptance"] == pytest.approx(0.5) and row["valDice"] == 0.42
     assert nice == [1, 10, 0.5, 200]
+    assert row["perturbation"] == "strong_all (chosen of same, strong_all)"
+    # older rounds say nothing; one policy, or auto without validation labels, is just named
+    assert policies == [None, "same", "same"]
 
 
 def test_masks_find_their_images_by_file_name(page: Any) -> None:

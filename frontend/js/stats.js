@@ -56,7 +56,16 @@ export function roundRow(round, statistics) {
     labeledAtStart: round.counts.labeled_at_start ?? null,
     valDice: typeof model.val_dice === "number" ? model.val_dice : null,
     trainImages: model.train_images ?? null,
+    perturbation: perturbation(model),
   };
+}
+
+/** The perturbation policy a round's model trained under, "(chosen)" when the round chose
+ * it on validation Dice among several (model setting machine_augment "auto"). */
+export function perturbation(model) {
+  if (!model.augment) return null;
+  const tried = model.augment_choice ? Object.keys(model.augment_choice.val_dice || {}) : [];
+  return tried.length > 1 ? `${model.augment} (chosen of ${tried.join(", ")})` : model.augment;
 }
 
 /** A round axis maximum that reads well: 1, 2, 5 or 10 times a power of ten. */
