@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from samdsk.errors import ConfigError
-from samdsk.model.config import MACHINE_AUGMENTATIONS, ModelConfig, TrainingSample
+from samdsk.model.config import AUTO_AUGMENT, MACHINE_AUGMENTATIONS, ModelConfig, TrainingSample
 from samdsk.model.train import ProgressCallback, TrainResult, train_model
 
 logger = logging.getLogger(__name__)
@@ -101,9 +101,7 @@ def train_choosing_augment(
     (the default) is trained: training the others would cost their time and change nothing.
     ``progress(step, steps, loss)`` counts the steps of every training together.
     """
-    check_augment_choices(choices)
-    if not choices:
-        raise ConfigError("no candidate policy to choose from")
+    check_augment_choices(choices)  # an empty one fails in choose_augment, before any training
     tried = list(choices) if val else list(choices[:1])
     trained: dict[str, TrainResult] = {}
     for index, policy in enumerate(tried):
@@ -124,6 +122,28 @@ def train_choosing_augment(
         else f"no validation images: {chosen} kept without trying {list(choices[1:])}"
     )
     return ChosenTraining(trained, AugmentChoice(chosen, val_dice))
+
+
+def train_as_configured(
+    train: Sequence[TrainingSample],
+    config: ModelConfig,
+    *,
+    val: Sequence[TrainingSample] = (),
+    progress: ProgressCallback | None = None,
+    show_progress_bar: bool = False,
+    log: Callable[[str], None] = logger.info,
+) -> tuple[TrainResult, AugmentChoice | None]:
+    """The model ``config`` asks for and, for ``machine_augment="auto"``, the choice made
+    (``train_choosing_augment``); one ``train_model`` run, and no choice, for a policy."""
+    if config.machine_augment != AUTO_AUGMENT:
+        trained = train_model(
+            train, config, val=val, progress=progress, show_progress_bar=show_progress_bar
+        )
+        return trained, None
+    chosen = train_choosing_augment(
+        train, config, val=val, progress=progress, show_progress_bar=show_progress_bar, log=log
+    )
+    return chosen.result, chosen.choice
 
 
 def _offset(progress: ProgressCallback, index: int, count: int) -> ProgressCallback:

@@ -206,9 +206,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from samdsk.augment_choice import train_choosing_augment
+    from samdsk.augment_choice import train_as_configured
     from samdsk.dataset import find_pairs, load_samples, make_split, read_split_csv
-    from samdsk.model import TrainingSample, save_checkpoint, train_model
+    from samdsk.model import TrainingSample, save_checkpoint
 
     started = time.perf_counter()
     pairs = {pair.stem: pair for pair in find_pairs(args.data)}
@@ -229,11 +229,7 @@ def _train(args: argparse.Namespace) -> int:
 
     train, val = load(split.labeled), load(split.validation)
     print(f"training on {len(train)} images, validating on {len(val)} ({split.source})")
-    if config.machine_augment == AUTO_AUGMENT:
-        chosen = train_choosing_augment(train, config, val=val, show_progress_bar=True, log=print)
-        result = chosen.result
-    else:
-        result = train_model(train, config, val=val, show_progress_bar=True)
+    result, _ = train_as_configured(train, config, val=val, show_progress_bar=True, log=print)
     save_checkpoint(args.out, result)
     print(f"best validation Dice {result.best_val_dice}; wrote {args.out} in {elapsed(started)}")
     return 0

@@ -49,8 +49,9 @@ def _labelled_project(client: TestClient, want_validation: bool) -> int:
     raise AssertionError("no validation image among 20 uploads")
 
 
-def _train_round(runtime: Runtime, client: TestClient, project_id: int) -> dict[str, Any]:
-    """Start a round through the API, then run only its training stage here."""
+def _train_round(runtime: Runtime, client: TestClient, want_validation: bool) -> dict[str, Any]:
+    """Start a round of a new project through the API, then run only its training stage here."""
+    project_id = _labelled_project(client, want_validation)
     started = client.post(f"/api/v1/projects/{project_id}/rounds", json={})
     assert started.status_code == 201, started.text
     round_id = int(started.json()["id"])
@@ -80,7 +81,7 @@ def _train_round(runtime: Runtime, client: TestClient, project_id: int) -> dict[
 def test_auto_trains_each_policy_and_registers_the_better_validated_one(
     runtime: Runtime, client: TestClient
 ) -> None:
-    trained = _train_round(runtime, client, _labelled_project(client, want_validation=True))
+    trained = _train_round(runtime, client, want_validation=True)
     metrics = trained["metrics"]
     choice = metrics["augment_choice"]
     assert list(choice["val_dice"]) == ["same", "strong_all"]
@@ -95,7 +96,7 @@ def test_auto_trains_each_policy_and_registers_the_better_validated_one(
 def test_auto_without_validation_labels_trains_the_default_only(
     runtime: Runtime, client: TestClient
 ) -> None:
-    trained = _train_round(runtime, client, _labelled_project(client, want_validation=False))
+    trained = _train_round(runtime, client, want_validation=False)
     metrics = trained["metrics"]
     assert metrics["val_images"] == 0 and metrics["val_dice"] is None
     assert metrics["augment_choice"] == {"chosen": "same", "val_dice": {"same": None}}

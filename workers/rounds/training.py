@@ -3,7 +3,6 @@ already trained and registered."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,12 @@ from sqlalchemy import func, select
 from app.db import session_scope
 from app.models import Image, LabelSource, ModelVersion, Project, Round
 from app.runtime import Runtime
-from samdsk.augment_choice import AugmentChoice, train_choosing_augment
-from samdsk.model import ModelConfig, TrainingSample, load_checkpoint, save_checkpoint, train_model
-from samdsk.model.config import AUTO_AUGMENT
-from samdsk.model.train import TrainResult
+from samdsk.augment_choice import train_as_configured
+from samdsk.model import ModelConfig, TrainingSample, load_checkpoint, save_checkpoint
 from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
 from workers.rounds.tracker import RoundTracker
 
 MIN_HUMAN_LABELS_FOR_VALIDATION = 5
-log = logging.getLogger(__name__)
 
 
 class NothingToTrainOn(RuntimeError):
@@ -84,7 +80,13 @@ def train_or_resume(
         return _load(runtime, version.checkpoint_key), version.id
     tracker.begin("train")
     train, val = load_training_samples(runtime, project, config)
-    result, choice = _train(train, val, config, tracker)
+    # with machine_augment "auto", one training per policy; progress counts all their steps
+    result, choice = train_as_configured(
+        train,
+        config,
+        val=val,
+        progress=lambda step, total, _loss: tracker.update("train", step / total),
+    )
     key = checkpoint_key(project.id, number)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
@@ -104,24 +106,6 @@ def train_or_resume(
     version_id = _register(runtime, round_id, project.id, key, result.config, metrics)
     tracker.end("train")
     return result.model, version_id
-
-
-def _train(
-    train: list[TrainingSample],
-    val: list[TrainingSample],
-    config: ModelConfig,
-    tracker: RoundTracker,
-) -> tuple[TrainResult, AugmentChoice | None]:
-    """One training, or with ``machine_augment="auto"`` one per perturbation policy, keeping
-    the model of the better validation Dice (progress counts every training's steps)."""
-
-    def progress(step: int, total: int, _loss: float) -> None:
-        tracker.update("train", step / total)
-
-    if config.machine_augment != AUTO_AUGMENT:
-        return train_model(train, config, val=val, progress=progress), None
-    chosen = train_choosing_augment(train, config, val=val, progress=progress, log=log.info)
-    return chosen.result, chosen.choice
 
 
 def _register(
