@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     experiment.add_argument(
+        "--peer-maps",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="with --machine-augment auto: round 1 matches against the mean of the maps of "
+        "A's models under both policies, so a region only one of them is sure of scores low",
+    )
+    experiment.add_argument(
         "--train-seed",
         type=int,
         help="seed of the models' training (default: --seed, which also draws the split); "
@@ -165,6 +172,7 @@ def _experiment(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         arms=args.arms,
         proposal_workers=args.proposal_workers,
+        peer_maps=args.peer_maps,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)

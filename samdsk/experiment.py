@@ -90,6 +90,7 @@ class ExperimentConfig:
     arms: tuple[str, ...] = tuple(ARMS)
     proposal_workers: int = 1
     augment_choices: tuple[str, ...] = ()
+    peer_maps: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -104,6 +105,11 @@ class ExperimentConfig:
         if self.model.machine_augment == AUTO_AUGMENT and not self.augment_choices:
             object.__setattr__(self, "augment_choices", AUTO_AUGMENT_CHOICES)  # frozen
         check_augment_choices(self.augment_choices)
+        if self.peer_maps and not self.augment_choices:
+            raise ConfigError(
+                "peer maps come from the supervised models of the policies not chosen; "
+                "use them with machine_augment='auto' (or augment_choices)"
+            )
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
         self.round_config()  # checks the round settings before any training starts
@@ -350,6 +356,7 @@ class _Runner:
         self.pool_images = [s.image for s in data.unlabeled]
         self.pool_truth = [s.mask for s in data.unlabeled]
         self.weight = config.model.machine_label_weight
+        self.peers: list[TrainResult] = []  # A's models under the policies not chosen
 
     def train(
         self, samples: Sequence[TrainingSample], what: str, model: ModelConfig | None = None
@@ -375,6 +382,8 @@ class _Runner:
         )
         test_dice = {p: evaluate(r, self.test).mean_dice for p, r in chosen.trained.items()}
         policy = chosen.choice.chosen
+        if self.config.peer_maps:
+            self.peers = [r for p, r in chosen.trained.items() if p != policy]
         self.config = replace(self.config, model=replace(self.config.model, machine_augment=policy))
         return chosen.result, replace(chosen.choice, test_dice=test_dice)
 
@@ -467,6 +476,7 @@ def _samdsk_arm(
         config.round_config(),
         val=runner.val,
         first_model=base,
+        first_peers=runner.peers,
         on_round=lambda r: runner.log(f"C round {r.number}: {len(r.accepted)} accepted"),
         show_progress_bar=runner.bars,
     )

@@ -149,6 +149,7 @@ def run_round(
     val: Sequence[TrainingSample] = (),
     init_state: dict[str, torch.Tensor] | None = None,
     trained: TrainResult | None = None,
+    peers: Sequence[TrainResult] = (),
     progress: Progress | None = None,
     show_progress_bar: bool = False,
 ) -> RoundResult:
@@ -157,8 +158,10 @@ def run_round(
     labeled: training samples (human labels of weight 1, machine labels of their own weight);
     val: held-out human labels for model selection. unlabeled_images: H x W x 3 uint8 RGB.
     trained: a model already trained on ``labeled`` (skips training, e.g. the supervised
-    baseline). progress(stage, fraction in [0, 1]) is called as each stage of ``STAGES``
-    advances. Returns every unlabelled image as a ranked candidate.
+    baseline). peers: other models trained on the same labels (under other perturbations):
+    the maps matched against are the mean of theirs and ``trained``'s (``ensemble_maps``).
+    progress(stage, fraction in [0, 1]) is called as each stage of ``STAGES`` advances.
+    Returns every unlabelled image as a ranked candidate.
     """
     report = progress or _ignore
     seconds = dict.fromkeys(STAGES, 0.0)
@@ -174,8 +177,8 @@ def run_round(
         )
         seconds["train"] = time.perf_counter() - started
     started = time.perf_counter()
-    maps = predict_in_batches(
-        trained, unlabeled_images, report, show_progress_bar, flip_tta=config.flip_tta
+    maps = ensemble_maps(
+        [trained, *peers], unlabeled_images, report, show_progress_bar, flip_tta=config.flip_tta
     )
     seconds["predict"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -212,6 +215,7 @@ def run_samdsk(
     *,
     val: Sequence[TrainingSample] = (),
     first_model: TrainResult | None = None,
+    first_peers: Sequence[TrainResult] = (),
     on_round: Callable[[RoundResult], None] | None = None,
     progress: Progress | None = None,
     show_progress_bar: bool = False,
@@ -221,7 +225,9 @@ def run_samdsk(
     Each round trains on ``labeled`` plus every machine label accepted so far and proposes
     only for images not yet accepted. Candidate indices and ``accepted`` in the results are
     positions in ``unlabeled_images``. first_model: a model already trained on ``labeled``,
-    used by round 1. on_round(result) is called after each round; progress receives stages
+    used by round 1; first_peers: models trained on the same labels under other settings,
+    whose maps round 1 averages with its own (``run_round``'s peers; later rounds train one
+    model). on_round(result) is called after each round; progress receives stages
     named ``"round N: <stage>"``. The last round's accepted labels are not trained on here:
     ``machine_labels`` gives them for a final training.
     """
@@ -243,6 +249,7 @@ def run_samdsk(
             val=val,
             init_state=state,
             trained=first_model if number == 1 else None,
+            peers=first_peers if number == 1 else (),
             progress=report,
             show_progress_bar=show_progress_bar,
         )
@@ -304,6 +311,44 @@ def predict_in_batches(
         bar.close()
         torch.set_num_threads(threads)
     return maps
+
+
+def ensemble_maps(
+    models: Sequence[TrainResult],
+    images: Sequence[np.ndarray],
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+    *,
+    flip_tta: bool = False,
+) -> list[np.ndarray]:
+    """The mean of ``predict_in_batches`` over ``models``: one C x H x W map per image.
+
+    Two models trained on the same labels under different perturbations make different
+    mistakes: where one is sure of a region the other rejects, the mean falls towards 0.5 and
+    no proposal matches it closely, so a mistake one model is sure of no longer scores near 1.
+    """
+    if not models:
+        raise ConfigError("ensemble_maps needs at least one model")
+    parts = [
+        predict_in_batches(
+            model,
+            images,
+            _share(progress, position, len(models)),
+            show_progress_bar,
+            flip_tta=flip_tta,
+        )
+        for position, model in enumerate(models)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return [np.mean(per_image, axis=0, dtype=np.float32) for per_image in zip(*parts, strict=True)]
+
+
+def _share(progress: Progress | None, position: int, count: int) -> Progress | None:
+    """``progress`` for the ``position``-th of ``count`` equal parts of one stage."""
+    if progress is None or count == 1:
+        return progress
+    return lambda stage, fraction: progress(stage, (position + fraction) / count)
 
 
 def propose_all(
