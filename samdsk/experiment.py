@@ -12,7 +12,9 @@ budget at which D is not clearly above A measures the budget, not the method.
 Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
 validation images for model selection; machine labels carry ``machine_label_weight``.
 ``augment_choices`` (or ``machine_augment="auto"``) trains A under each of those perturbation
-policies and runs every arm under the one whose model validates best (``samdsk.augment_choice``).
+policies and runs every arm under the one whose model validates best (``samdsk.augment_choice``);
+``peer_maps`` then has C's first round match against the mean of the maps of A's models under
+every policy (``samdsk.rounds.ensemble_maps``), not the chosen model's alone.
 Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
 """
 
