@@ -103,7 +103,7 @@ def _wait_round(
     url = f"/api/v1/projects/{project_id}/rounds/{number}"
     wait_for(
         lambda: client.get(url).json()["status"] in (status, "failed"),
-        300,
+        600,  # generous: a round retrains from scratch after a crash, and CI cores are shared
         f"round {number}",
         worker.log,
     )
