@@ -99,12 +99,14 @@ def test_round_ranks_candidates_and_accepts_only_scores_above_threshold(
     assert first.seconds["train"] == 0.0 and first.seconds["match"] > 0.0
     mask = first.candidates[0].match.class_mask
     assert mask.shape == (SIZE, SIZE) and mask.dtype == np.uint8
-    # A threshold between the scores splits them; the model is the same, so are the scores.
-    threshold = float(np.median(scores))
+    # A threshold halfway between two scores splits them. The model is the same, so the
+    # scores are too, up to float32 rounding: CPU kernels may sum in a different order per run.
+    half = len(scores) // 2
+    threshold = (scores[half - 1] + scores[half]) / 2
     second = run_round(labeled, pool, source, cache, _config(threshold), trained=trained)
-    assert [c.score for c in second.candidates] == scores
+    assert [c.score for c in second.candidates] == pytest.approx(scores, abs=1e-6)
     assert second.accepted == [c.index for c in second.candidates if c.score >= threshold]
-    assert 0 < len(second.accepted) <= len(pool)
+    assert second.accepted == [c.index for c in first.candidates[:half]]
     # The second round read every proposal from the cache.
     assert source.calls == len(pool)
 
