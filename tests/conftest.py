@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -18,6 +19,19 @@ from tests.databases import TemplateDatabases, drop_postgres_database, require_p
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for the test. Tiny models gain nothing from a second
+    thread, and on shared CI cores a second busy thread makes every parallel region wait for a
+    descheduled peer. It also makes repeated predictions bit-identical: otherwise each
+    prediction takes the cores free at that moment, and another thread count sums in another
+    order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def shared_data(*parts: str) -> Path:

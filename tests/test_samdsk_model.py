@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +29,7 @@ from samdsk.model.threads import busy_cores_elsewhere, cpu_thread_budget, usable
 TINY = ModelConfig(encoder="tu-test_resnet", input_size=64, batch_size=4, steps=3, val_every=20)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from a second thread, and on shared CI cores a second busy
-    # thread makes every parallel region wait for a descheduled peer.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def disc_samples(count: int, size: int, seed: int) -> list[TrainingSample]:
@@ -225,9 +217,8 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path: Path) -> No
     images = [s.image for s in disc_samples(2, 80, seed=3)]
     before = predict_probabilities(result.model, images, TINY)
     after = predict_probabilities(model, images, config)
-    # Equal up to float32 rounding: multithreaded CPU kernels may sum in another order.
     for a, b in zip(before, after, strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(a, b)
 
 
 def test_broken_checkpoints_raise_checkpoint_error(tmp_path: Path) -> None:
