@@ -23,6 +23,16 @@ class RoundCreate(BaseModel):
     threshold: float = Field(
         0.9, ge=0.0, le=1.0, description="Match score from which a candidate counts as added"
     )
+    peer_maps: bool = Field(
+        False,
+        description=(
+            "Match against the mean of the probability maps of every model that model setting "
+            "machine_augment 'auto' trains (one per perturbation policy), not the chosen "
+            "model's alone: a region one model is sure of and the other rejects no longer "
+            "matches near 1. Needs machine_augment 'auto' and validation labels (5 or more "
+            "human labels); costs one more prediction per image."
+        ),
+    )
 
 
 class RoundPublic(BaseModel):

@@ -341,11 +341,11 @@ def ensemble_maps(
     ]
     if len(parts) == 1:
         return parts[0]
-    return [_mean_map(per_image) for per_image in zip(*parts, strict=True)]
+    return [mean_map(per_image) for per_image in zip(*parts, strict=True)]
 
 
-def _mean_map(maps: Sequence[np.ndarray]) -> np.ndarray:
-    """The pixelwise mean of equally shaped maps, float32."""
+def mean_map(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """The pixelwise mean of equally shaped maps, float32 (one map is returned as float32)."""
     return np.stack(maps).mean(axis=0, dtype=np.float32)  # type: ignore[no-any-return]
 
 

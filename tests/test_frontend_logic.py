@@ -232,7 +232,10 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
                   metrics: {}}]), m.roundRow(round, statistics),
                 [m.niceMax(0), m.niceMax(7), m.niceMax(0.42), m.niceMax(130)],
                 [m.perturbation({}), m.perturbation({augment: 'same'}),
-                 m.perturbation({augment: 'same', augment_choice: {val_dice: {same: null}}})]];
+                 m.perturbation({augment: 'same', augment_choice: {val_dice: {same: null}}}),
+                 m.perturbation({augment: 'same', augment_choice: {val_dice: {same: 0.5,
+                   strong_all: 0.4}}, peers: [{augment: 'strong_all'}]}),
+                 m.perturbation({augment: 'same', peers: []})]];
         """,
     )
     assert hist == [0, 0, 0, 1, 0, 0, 0, 0, 0, 3]
@@ -244,7 +247,10 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
     assert nice == [1, 10, 0.5, 200]
     assert row["perturbation"] == "strong_all (chosen of same, strong_all)"
     # older rounds say nothing; one policy, or auto without validation labels, is just named
-    assert policies == [None, "same", "same"]
+    assert policies[:3] == [None, "same", "same"]
+    # with peer maps the policies whose maps were averaged in are named; none, nothing said
+    assert policies[3] == "same (chosen of same, strong_all), maps averaged with strong_all"
+    assert policies[4] == "same"
 
 
 def test_masks_find_their_images_by_file_name(page: Any) -> None:

@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Job, JobStatus, Project, Round, RoundStatus, User, utcnow
 from app.services.jobs import create_job
 from app.services.model_settings import check_model_settings, round_model_settings
+from samdsk.model.config import AUTO_AUGMENT
 
 ACTIVE = (RoundStatus.QUEUED, RoundStatus.RUNNING)
 # train: the model; propose: region proposals per image (cached, shared by rounds); match:
@@ -34,7 +35,13 @@ def start_round(
     running = active_round(session=session, project=project)
     if running is not None:
         raise Conflict(f"round {running.number} of this project is still {running.status.value}")
-    check_model_settings(round_model_settings(project, settings.get("model", {})))
+    model = check_model_settings(round_model_settings(project, settings.get("model", {})))
+    if settings.get("peer_maps") and model.machine_augment != AUTO_AUGMENT:
+        raise InvalidInput(
+            "peer_maps averages the models that model setting machine_augment 'auto' trains "
+            f"under each perturbation policy; this round's machine_augment is "
+            f"'{model.machine_augment}'"
+        )
     number = (
         session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id)) or 0
     ) + 1

@@ -61,11 +61,14 @@ export function roundRow(round, statistics) {
 }
 
 /** The perturbation policy a round's model trained under, "(chosen)" when the round chose
- * it on validation Dice among several (model setting machine_augment "auto"). */
+ * it on validation Dice among several (model setting machine_augment "auto"), and the
+ * policies whose models' maps were averaged with its own (round setting peer_maps). */
 export function perturbation(model) {
   if (!model.augment) return null;
   const tried = model.augment_choice ? Object.keys(model.augment_choice.val_dice || {}) : [];
-  return tried.length > 1 ? `${model.augment} (chosen of ${tried.join(", ")})` : model.augment;
+  const text = tried.length > 1 ? `${model.augment} (chosen of ${tried.join(", ")})` : model.augment;
+  const peers = (model.peers || []).map((peer) => peer.augment);
+  return peers.length ? `${text}, maps averaged with ${peers.join(", ")}` : text;
 }
 
 /** A round axis maximum that reads well: 1, 2, 5 or 10 times a power of ten. */

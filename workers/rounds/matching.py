@@ -4,6 +4,7 @@ it is made, so a resumed round skips what is done."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.models import Candidate, CandidateStatus, Image, Project
 from app.runtime import Runtime
 from samdsk.knowledge import ClassKnowledge
 from samdsk.model import ModelConfig, predict_probabilities
-from samdsk.rounds import RoundConfig, construct_annotation
+from samdsk.rounds import RoundConfig, construct_annotation, mean_map
 from workers.rounds.data import load_rgb, mask_hash
 from workers.rounds.proposals import proposals_for
 from workers.rounds.tracker import RoundTracker
@@ -56,8 +57,10 @@ def _already_done(runtime: Runtime, ctx: MatchContext) -> tuple[set[int], set[tu
 
 
 def match_pool(
-    runtime: Runtime, ctx: MatchContext, model: torch.nn.Module, tracker: RoundTracker
+    runtime: Runtime, ctx: MatchContext, models: Sequence[torch.nn.Module], tracker: RoundTracker
 ) -> None:
+    """One candidate per image of the pool, matched against the mean of ``models``' maps (the
+    round's model, then its peers with peer maps on)."""
     method = RoundConfig(model=ctx.config, knowledge=tuple(project_knowledge(ctx.project)))
     done, rejected = _already_done(runtime, ctx)
     tracker.begin("match")
@@ -69,9 +72,12 @@ def match_pool(
             if image is None:
                 continue
             session.expunge(image)
-        probability = predict_probabilities(
-            model, [load_rgb(runtime, image)], ctx.config, flip_tta=method.flip_tta
-        )[0]
+        rgb = load_rgb(runtime, image)
+        maps = [
+            predict_probabilities(model, [rgb], ctx.config, flip_tta=method.flip_tta)[0]
+            for model in models
+        ]
+        probability = maps[0] if len(maps) == 1 else mean_map(maps)
         proposals = proposals_for(runtime, image, ctx.proposal_settings)
         match = construct_annotation(proposals, probability, method)
         digest = mask_hash(match.class_mask)

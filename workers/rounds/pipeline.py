@@ -40,6 +40,7 @@ def _effective_settings(
         "proposals": proposals,
         "proposal_source": proposal_source(proposals).describe(),
         "threshold": float(requested.get("threshold", DEFAULT_THRESHOLD)),
+        "peer_maps": bool(requested.get("peer_maps", False)),
     }
 
 
@@ -75,12 +76,16 @@ def run_round_job(runtime: Runtime, job: Job, context: JobContext) -> str:
             assert round_ is not None
             proposal_jobs = fan_out(runtime, round_, pool, effective["proposals"])
         config = ModelConfig.from_dict(effective["model"])
-        model, version_id = train_or_resume(runtime, round_id, project, config, tracker)
+        # a round whose settings were fixed before peer maps existed matches one model's maps
+        peer_maps = bool(effective.get("peer_maps", False))
+        models = train_or_resume(runtime, round_id, project, config, tracker, peer_maps=peer_maps)
         tracker.begin("propose")
         work_through(runtime, proposal_jobs, lambda f: tracker.update("propose", f))
         tracker.end("propose")
-        ctx = MatchContext(round_id, version_id, project, config, effective["proposals"], pool)
-        match_pool(runtime, ctx, model, tracker)
+        ctx = MatchContext(
+            round_id, models.version_id, project, config, effective["proposals"], pool
+        )
+        match_pool(runtime, ctx, models.all, tracker)
         tracker.begin("rank")
         summary = _rank(runtime, round_id, project, effective["threshold"], ctx.skipped_rejected)
         tracker.end("rank")

@@ -4,6 +4,7 @@ already trained and registered."""
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,19 @@ from sqlalchemy import func, select
 from app.db import session_scope
 from app.models import Image, LabelSource, ModelVersion, Project, Round
 from app.runtime import Runtime
-from samdsk.augment_choice import train_as_configured
-from samdsk.model import ModelConfig, TrainingSample, load_checkpoint, save_checkpoint
+from samdsk.augment_choice import (
+    AugmentChoice,
+    train_as_configured,
+    train_choosing_augment,
+)
+from samdsk.model import (
+    ModelConfig,
+    TrainingSample,
+    TrainResult,
+    load_checkpoint,
+    save_checkpoint,
+)
+from samdsk.model.config import AUTO_AUGMENT
 from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
 from workers.rounds.tracker import RoundTracker
 
@@ -64,10 +76,36 @@ def load_training_samples(
     return train, val
 
 
+@dataclass
+class RoundModels:
+    """The round's registered model, its ModelVersion id and, with peer maps, the models
+    trained under the policies not chosen (their maps are averaged with the chosen one's)."""
+
+    chosen: torch.nn.Module
+    version_id: int
+    peers: list[torch.nn.Module] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[torch.nn.Module]:
+        return [self.chosen, *self.peers]
+
+
+def peer_checkpoint_key(project_id: int, round_number: int, policy: str) -> str:
+    return f"models/project-{project_id}/round-{round_number}-peer-{policy}.pt"
+
+
 def train_or_resume(
-    runtime: Runtime, round_id: int, project: Project, config: ModelConfig, tracker: RoundTracker
-) -> tuple[torch.nn.Module, int]:
-    """The round's model and its ModelVersion id."""
+    runtime: Runtime,
+    round_id: int,
+    project: Project,
+    config: ModelConfig,
+    tracker: RoundTracker,
+    *,
+    peer_maps: bool = False,
+) -> RoundModels:
+    """The round's models: trained now, or loaded when a crashed attempt already registered
+    them. ``peer_maps`` keeps (and stores) every policy's model that ``machine_augment="auto"``
+    trains, not only the chosen one."""
     with session_scope(runtime.session_factory) as session:
         round_ = session.get(Round, round_id)
         assert round_ is not None
@@ -77,21 +115,14 @@ def train_or_resume(
         number = round_.number
     if version is not None:
         tracker.end("train")
-        return _load(runtime, version.checkpoint_key), version.id
+        stored = version.metrics.get("peers", [])
+        loaded = [_load(runtime, peer["checkpoint_key"]) for peer in stored]
+        return RoundModels(_load(runtime, version.checkpoint_key), version.id, loaded)
     tracker.begin("train")
     train, val = load_training_samples(runtime, project, config)
-    # with machine_augment "auto", one training per policy; progress counts all their steps
-    result, choice = train_as_configured(
-        train,
-        config,
-        val=val,
-        progress=lambda step, total, _loss: tracker.update("train", step / total),
-    )
+    result, choice, peers = _train(train, val, config, tracker, peer_maps)
     key = checkpoint_key(project.id, number)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.pt"
-        save_checkpoint(path, result)
-        runtime.storage.put_at(key, path.read_bytes())
+    _store(runtime, key, result)
     metrics: dict[str, Any] = {
         "val_dice": result.best_val_dice,
         "train_images": len(train),
@@ -102,10 +133,48 @@ def train_or_resume(
     }
     if choice is not None:
         metrics["augment_choice"] = {"chosen": choice.chosen, "val_dice": choice.val_dice}
+    if peer_maps:
+        metrics["peers"] = []
+        for policy, peer in peers.items():
+            peer_key = peer_checkpoint_key(project.id, number, policy)
+            _store(runtime, peer_key, peer)
+            metrics["peers"].append(
+                {"augment": policy, "val_dice": peer.best_val_dice, "checkpoint_key": peer_key}
+            )
     # the version records the policy its weights were trained under, not "auto"
     version_id = _register(runtime, round_id, project.id, key, result.config, metrics)
     tracker.end("train")
-    return result.model, version_id
+    return RoundModels(result.model, version_id, [peer.model for peer in peers.values()])
+
+
+def _train(
+    train: list[TrainingSample],
+    val: list[TrainingSample],
+    config: ModelConfig,
+    tracker: RoundTracker,
+    peer_maps: bool,
+) -> tuple[TrainResult, AugmentChoice | None, dict[str, TrainResult]]:
+    """(the chosen model, the perturbation choice under "auto", the other policies' models
+    when ``peer_maps``). Without validation labels "auto" trains the default policy alone, so
+    there are no peers."""
+
+    # with machine_augment "auto", one training per policy; progress counts all their steps
+    def progress(step: int, total: int, _loss: float) -> None:
+        tracker.update("train", step / total)
+
+    if not (peer_maps and config.machine_augment == AUTO_AUGMENT):
+        result, choice = train_as_configured(train, config, val=val, progress=progress)
+        return result, choice, {}
+    chosen = train_choosing_augment(train, config, val=val, progress=progress)
+    peers = {p: r for p, r in chosen.trained.items() if p != chosen.choice.chosen}
+    return chosen.result, chosen.choice, peers
+
+
+def _store(runtime: Runtime, key: str, result: TrainResult) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.pt"
+        save_checkpoint(path, result)
+        runtime.storage.put_at(key, path.read_bytes())
 
 
 def _register(
