@@ -343,8 +343,12 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     page.click("button:has-text('Start round')")
     assert "not valid JSON" in page.inner_text(".project")
     page.fill("textarea[name=round-settings]", '{"model": {"steps": 3000}}')
+    page.check("input[name=peer-maps]")
     page.click("button:has-text('Start round')")
     page.wait_for_selector(".round-stage:has-text('train')", timeout=120_000)
+    started = api.get(f"/projects/{project_id}/rounds/1").json()["settings"]
+    assert started["peer_maps"] is True
+    assert started["model"] == {"steps": 3000, "machine_augment": "auto"}
     page.wait_for_selector(".round-eta", timeout=120_000)  # once some progress is made
     assert re.fullmatch(r"\d+ h \d+ min|(\d+ min )?\d+ s", page.inner_text(".round-eta"))
     page.screenshot(path=screenshot_path("project-round"))

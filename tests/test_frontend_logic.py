@@ -295,3 +295,30 @@ def test_durations_and_statuses_read_as_words(page: Any) -> None:
         "none",
         "x.y",
     ]
+
+
+def test_round_settings_add_peer_maps_with_auto_unless_the_json_names_a_policy(
+    page: Any,
+) -> None:
+    plain, peer, kept, own, bad = run(
+        page,
+        "round_settings.js",
+        """
+        const bad = (() => { try { m.roundSettings('{no', true); return null; }
+          catch (exc) { return exc.name; } })();
+        return [m.roundSettings('', false),
+                m.roundSettings('{"model": {"steps": 30}, "threshold": 0.8}', true),
+                m.roundSettings('{"model": {"steps": 30}}', false),
+                m.roundSettings('{"model": {"machine_augment": "same"}}', true), bad];
+        """,
+    )
+    assert plain == {}
+    assert peer == {
+        "model": {"machine_augment": "auto", "steps": 30},
+        "threshold": 0.8,
+        "peer_maps": True,
+    }
+    assert kept == {"model": {"steps": 30}}
+    # a policy the JSON names is kept: the server then says why peer maps need "auto"
+    assert own == {"model": {"machine_augment": "same"}, "peer_maps": True}
+    assert bad == "SyntaxError"

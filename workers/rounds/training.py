@@ -3,6 +3,7 @@ already trained and registered."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from samdsk.model.config import AUTO_AUGMENT
 from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
 from workers.rounds.tracker import RoundTracker
 
+log = logging.getLogger(__name__)
 MIN_HUMAN_LABELS_FOR_VALIDATION = 5
 
 
@@ -167,6 +169,13 @@ def _train(
         return result, choice, {}
     chosen = train_choosing_augment(train, config, val=val, progress=progress)
     peers = {p: r for p, r in chosen.trained.items() if p != chosen.choice.chosen}
+    if not peers:
+        log.warning(
+            "peer maps asked for, but with %d validation labels only %s trained: the round "
+            "matches against one model's maps (5 or more human labels give validation labels)",
+            len(val),
+            chosen.choice.chosen,
+        )
     return chosen.result, chosen.choice, peers
 
 

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { Errors, html, Notice, ProgressBar, useErrors, useLoad } from "../components.js";
 import { duration, percent } from "../format.js";
 import { href } from "../router.js";
+import { roundSettings } from "../round_settings.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const POLL_MS = 1000;
@@ -41,11 +42,12 @@ function RoundCard({ round, admin, onCancel }) {
 
 function StartRound({ onStart, busy }) {
   const [text, setText] = useState("");
+  const [peerMaps, setPeerMaps] = useState(false);
   const [problem, setProblem] = useState("");
   const start = () => {
     let settings = {};
     try {
-      settings = text.trim() ? JSON.parse(text) : {};
+      settings = roundSettings(text, peerMaps);
     } catch (exc) {
       setProblem(`The settings are not valid JSON: ${exc.message}`);
       return;
@@ -55,6 +57,11 @@ function StartRound({ onStart, busy }) {
   };
   return html`<div class="card">
     <button class="primary" disabled=${busy} onClick=${start}>Start round</button>
+    <label class="option" title="Trains the model under both perturbation policies (twice the training time) and matches every image against the mean of the two models' maps: a region one model is sure of and the other rejects no longer scores near 1.">
+      <input type="checkbox" name="peer-maps" checked=${peerMaps}
+        onChange=${(e) => setPeerMaps(e.target.checked)} />
+      Peer maps: match against both perturbation models
+    </label>
     <details><summary>Round settings (optional JSON, on top of the project's)</summary>
       <textarea name="round-settings" rows="3" placeholder='{"model": {"steps": 300}, "threshold": 0.9}'
         value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
