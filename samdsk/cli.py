@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--arms",
         type=_arm_list,
         default="A,B,C,D",
-        help="arms to run, comma-separated (default all four; A,D sizes the budget first: D "
-        "should beat A by 5 Dice points)",
+        help="arms to run, comma-separated (default A,B,C,D; A,D sizes the budget first: D "
+        "should beat A by 5 Dice points; P is C with peer maps, beside C on the same A, and "
+        "needs --machine-augment auto)",
     )
     experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
     experiment.add_argument(
@@ -484,9 +485,9 @@ def _share(text: str) -> float:
 def _arm_list(text: str) -> tuple[str, ...]:
     """'a,d' or 'A, C, D' -> ('A', 'D'), in the order the experiment runs them."""
     letters = {part.strip().upper() for part in text.split(",") if part.strip()}
-    unknown = sorted(letters - set("ABCD"))
+    unknown = sorted(letters - set("ABCDP"))
     if unknown or not letters:
-        raise argparse.ArgumentTypeError(f"arms are letters among A, B, C, D; got {text!r}")
+        raise argparse.ArgumentTypeError(f"arms are letters among A, B, C, D, P; got {text!r}")
     return tuple(sorted(letters))
 
 

@@ -7,14 +7,16 @@ B  self-training: each round adds the unlabelled images on which the model is mo
    does, so B and C always train on the same number of machine labels.
 C  SamDSK: rounds of ``samdsk.rounds.run_round`` (proposals matched to the model's maps).
 D  fully supervised: every pool image with its true mask (the ceiling).
+P  SamDSK with peer maps: C whose first round matches against the mean of the maps of A's
+   models under every perturbation policy (``samdsk.rounds.ensemble_maps``), so that one run
+   compares C with and without them on the same A (it needs ``augment_choices``).
 ``arms`` runs a subset: ``("A", "D")`` sizes the budget before the full comparison, since a
 budget at which D is not clearly above A measures the budget, not the method.
 Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
 validation images for model selection; machine labels carry ``machine_label_weight``.
 ``augment_choices`` (or ``machine_augment="auto"``) trains A under each of those perturbation
 policies and runs every arm under the one whose model validates best (``samdsk.augment_choice``);
-``peer_maps`` then has C's first round match against the mean of the maps of A's models under
-every policy (``samdsk.rounds.ensemble_maps``), not the chosen model's alone.
+``peer_maps`` then has C itself match that way (what arm P does beside C).
 Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
 """
 
@@ -64,7 +66,14 @@ from samdsk.selection import EmptyLabels
 
 logger = logging.getLogger(__name__)
 
-ARMS = {"A": "supervised", "B": "self_training", "C": "samdsk", "D": "fully_supervised"}
+ARMS = {
+    "A": "supervised",
+    "B": "self_training",
+    "C": "samdsk",
+    "D": "fully_supervised",
+    "P": "samdsk_peer_maps",
+}
+SAMDSK_ARMS = ("C", "P")  # the arms that run SamDSK's rounds
 # D - A below this many Dice points: the arms are too close to tell a method's gain from noise.
 MIN_CEILING_GAP_POINTS = 5.0
 GRID_TILES = 16  # labels per PNG grid
@@ -89,7 +98,7 @@ class ExperimentConfig:
     seed: int = 0
     max_images: int | None = None
     test: Path | None = None
-    arms: tuple[str, ...] = tuple(ARMS)
+    arms: tuple[str, ...] = ("A", "B", "C", "D")
     proposal_workers: int = 1
     augment_choices: tuple[str, ...] = ()
     peer_maps: bool = False
@@ -107,11 +116,13 @@ class ExperimentConfig:
         if self.model.machine_augment == AUTO_AUGMENT and not self.augment_choices:
             object.__setattr__(self, "augment_choices", AUTO_AUGMENT_CHOICES)  # frozen
         check_augment_choices(self.augment_choices)
-        if self.peer_maps and not self.augment_choices:
+        if (self.peer_maps or "P" in self.arms) and not self.augment_choices:
             raise ConfigError(
                 "peer maps come from the supervised models of the policies not chosen; "
-                "use them with machine_augment='auto' (or augment_choices)"
+                "use them (peer_maps, or arm P) with machine_augment='auto' (or augment_choices)"
             )
+        if self.peer_maps and "P" in self.arms:
+            raise ConfigError("with peer_maps C is arm P; run P beside C without peer_maps")
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
         self.round_config()  # checks the round settings before any training starts
@@ -169,8 +180,6 @@ class ExperimentResult:
 
     def report(self) -> dict[str, Any]:
         """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
-        samdsk = self.arms["C"].rounds if "C" in self.arms else []
-        stems = self.data.split.unlabeled
         return {
             "settings": self.config.to_dict(),
             "proposals": self.proposals,
@@ -190,18 +199,24 @@ class ExperimentResult:
             "budget": self.budget_check(),
             "paired_with_A": self.paired_with_a(),
             "augment_choice": self.augment_choice and self.augment_choice.to_dict(),
-            "samdsk_rounds": [
-                {
-                    "round": r.number,
-                    "match_scores": {stems[c.index]: c.score for c in r.candidates},
-                    "accepted": [stems[i] for i in r.accepted],
-                    "accepted_labels": self._accepted_labels(r),
-                    "seconds": r.seconds,
-                }
-                for r in samdsk
-            ],
+            "samdsk_rounds": self._rounds_report("C"),
+            **({"samdsk_peer_maps_rounds": self._rounds_report("P")} if "P" in self.arms else {}),
             "timings_seconds": self.timings,
         }
+
+    def _rounds_report(self, arm: str) -> list[dict[str, Any]]:
+        """Per round of a SamDSK arm: every match score, the accepted images and labels."""
+        stems = self.data.split.unlabeled
+        return [
+            {
+                "round": r.number,
+                "match_scores": {stems[c.index]: c.score for c in r.candidates},
+                "accepted": [stems[i] for i in r.accepted],
+                "accepted_labels": self._accepted_labels(r),
+                "seconds": r.seconds,
+            }
+            for r in (self.arms[arm].rounds if arm in self.arms else [])
+        ]
 
     def budget_check(self) -> dict[str, Any] | None:
         """D - A in Dice points and whether it reaches ``MIN_CEILING_GAP_POINTS`` (None
@@ -265,25 +280,32 @@ def write_outputs(result: ExperimentResult, out: Path) -> dict[str, Any]:
             level = result.arms[key].rows[0].test_dice
             curves[f"{key} {ARMS[key]}"] = [(r, level) for r in range(max(rounds, 1) + 1)]
     plots.plot_test_dice(curves, out / "test_dice.png")
-    if "C" in result.arms:
-        scores = {r.number: [c.score for c in r.candidates] for r in result.arms["C"].rounds}
-        plots.plot_score_histogram(scores, result.config.threshold, out / "match_scores.png")
-        tiles = _accepted_tiles(result)
-        best_ranked = [tile for _, tile in tiles[:GRID_TILES]]
-        # the labels furthest from the truth: what a wrong label looks like, and why it scored
-        worst = [tile for _, tile in sorted(tiles, key=lambda pair: pair[0])[:GRID_TILES]]
-        plots.plot_label_grid(best_ranked, out / "accepted_labels.png")
-        plots.plot_label_grid(worst, out / "worst_accepted_labels.png")
-        write_machine_labels(result, out / "machine_labels")
+    for key in SAMDSK_ARMS:
+        if key in result.arms:
+            _write_samdsk_outputs(result, key, out, "" if key == "C" else "_peer_maps")
     return report
 
 
-def _accepted_tiles(result: ExperimentResult) -> list[tuple[float, plots.LabelTile]]:
-    """Every accepted machine label of SamDSK as (its Dice against the hidden truth, a tile
-    titled with its score and that Dice), round by round in rank order."""
+def _write_samdsk_outputs(result: ExperimentResult, arm: str, out: Path, suffix: str) -> None:
+    """A SamDSK arm's match-score histogram, label grids and machine labels (file names
+    ending in ``suffix``)."""
+    scores = {r.number: [c.score for c in r.candidates] for r in result.arms[arm].rounds}
+    plots.plot_score_histogram(scores, result.config.threshold, out / f"match_scores{suffix}.png")
+    tiles = _accepted_tiles(result, arm)
+    best_ranked = [tile for _, tile in tiles[:GRID_TILES]]
+    # the labels furthest from the truth: what a wrong label looks like, and why it scored
+    worst = [tile for _, tile in sorted(tiles, key=lambda pair: pair[0])[:GRID_TILES]]
+    plots.plot_label_grid(best_ranked, out / f"accepted_labels{suffix}.png")
+    plots.plot_label_grid(worst, out / f"worst_accepted_labels{suffix}.png")
+    write_machine_labels(result, out / f"machine_labels{suffix}", arm)
+
+
+def _accepted_tiles(result: ExperimentResult, arm: str) -> list[tuple[float, plots.LabelTile]]:
+    """Every accepted machine label of a SamDSK arm as (its Dice against the hidden truth, a
+    tile titled with its score and that Dice), round by round in rank order."""
     tiles: list[tuple[float, plots.LabelTile]] = []
     pool = result.data.unlabeled
-    for r in result.arms["C"].rounds:
+    for r in result.arms[arm].rounds:
         for i in r.accepted:
             c = r.candidate(i)
             truth = pool[i].mask
@@ -294,10 +316,10 @@ def _accepted_tiles(result: ExperimentResult) -> list[tuple[float, plots.LabelTi
     return tiles
 
 
-def write_machine_labels(result: ExperimentResult, folder: Path) -> None:
-    """SamDSK's accepted labels as ``folder/round_<n>/<stem>.png`` (single-channel, 0 or 255,
-    at the experiment's image size), so each can be opened over its image."""
-    for r in result.arms["C"].rounds:
+def write_machine_labels(result: ExperimentResult, folder: Path, arm: str = "C") -> None:
+    """A SamDSK arm's accepted labels as ``folder/round_<n>/<stem>.png`` (single-channel, 0
+    or 255, at the experiment's image size), so each can be opened over its image."""
+    for r in result.arms[arm].rounds:
         target = folder / f"round_{r.number}"
         if r.accepted:
             target.mkdir(parents=True, exist_ok=True)
@@ -358,7 +380,7 @@ class _Runner:
         self.pool_images = [s.image for s in data.unlabeled]
         self.pool_truth = [s.mask for s in data.unlabeled]
         self.weight = config.model.machine_label_weight
-        self.peers: list[TrainResult] = []  # A's models under the policies not chosen
+        self.others: list[TrainResult] = []  # A's models under the policies not chosen
 
     def train(
         self, samples: Sequence[TrainingSample], what: str, model: ModelConfig | None = None
@@ -384,8 +406,7 @@ class _Runner:
         )
         test_dice = {p: evaluate(r, self.test).mean_dice for p, r in chosen.trained.items()}
         policy = chosen.choice.chosen
-        if self.config.peer_maps:
-            self.peers = [r for p, r in chosen.trained.items() if p != policy]
+        self.others = [r for p, r in chosen.trained.items() if p != policy]
         self.config = replace(self.config, model=replace(self.config.model, machine_augment=policy))
         return chosen.result, replace(chosen.choice, test_dice=test_dice)
 
@@ -408,8 +429,8 @@ def run_experiment(
     log: Callable[[str], None] = logger.info,
     show_progress_bar: bool = False,
 ) -> ExperimentResult:
-    """Load the data, run arms A, C, B, D (B needs C's counts; those of ``config.arms``) and
-    collect the report."""
+    """Load the data, run arms A, C, P, B, D (B needs C's counts; those of ``config.arms``)
+    and collect the report."""
     started = time.perf_counter()
     data = load_experiment_data(config, show_progress_bar=show_progress_bar)
     split = data.split
@@ -425,10 +446,12 @@ def run_experiment(
     config = runner.config  # the chosen perturbation, when there was a choice
     arms["A"] = ArmRun([runner.row("A", 0, base, 0, NOTHING_ADDED)])
     timings["arm_A"] = time.perf_counter() - clock
-    if "C" in config.arms:
-        clock = time.perf_counter()
-        arms["C"] = _samdsk_arm(runner, source, cache, base, arms["A"].rows[0])
-        timings["arm_C"] = time.perf_counter() - clock
+    for arm in SAMDSK_ARMS:
+        if arm in config.arms:
+            clock = time.perf_counter()
+            peers = runner.others if arm == "P" or config.peer_maps else []
+            arms[arm] = _samdsk_arm(runner, source, cache, (base, peers), arms["A"].rows[0], arm)
+            timings[f"arm_{arm}"] = time.perf_counter() - clock
     if "B" in config.arms:
         clock = time.perf_counter()
         counts = [row.added for row in arms["C"].rows[1:]]
@@ -465,11 +488,14 @@ def _samdsk_arm(
     runner: _Runner,
     source: ProposalSource,
     cache: ProposalCache | None,
-    base: TrainResult,
+    models: tuple[TrainResult, Sequence[TrainResult]],
     first: ArmRound,
+    arm: str = "C",
 ) -> ArmRun:
-    """Arm C: ``run_samdsk`` from the supervised model, then one row per round."""
+    """Arm C (or P): ``run_samdsk`` from the supervised model (``models``: it and the peers
+    whose maps round 1 averages with its own), then one row per round."""
     config = runner.config
+    base, peers = models
     results = run_samdsk(
         runner.human,
         runner.pool_images,
@@ -478,11 +504,11 @@ def _samdsk_arm(
         config.round_config(),
         val=runner.val,
         first_model=base,
-        first_peers=runner.peers,
-        on_round=lambda r: runner.log(f"C round {r.number}: {len(r.accepted)} accepted"),
+        first_peers=peers,
+        on_round=lambda r: runner.log(f"{arm} round {r.number}: {len(r.accepted)} accepted"),
         show_progress_bar=runner.bars,
     )
-    rows, labels = [replace(first, arm="C")], list(runner.human)
+    rows, labels = [replace(first, arm=arm)], list(runner.human)
     for number, result in enumerate(results, start=1):
         cands = result.candidates
         taken = set(result.accepted)
@@ -501,9 +527,9 @@ def _samdsk_arm(
         labels += machine_labels(result, runner.pool_images, runner.weight)
         last = number == len(results)
         trained = (
-            runner.train(labels, f"C after round {number}") if last else results[number].trained
+            runner.train(labels, f"{arm} after round {number}") if last else results[number].trained
         )
-        rows.append(runner.row("C", number, trained, len(labels) - len(runner.human), added))
+        rows.append(runner.row(arm, number, trained, len(labels) - len(runner.human), added))
     return ArmRun(rows, rounds=results)
 
 

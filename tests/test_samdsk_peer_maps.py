@@ -157,3 +157,50 @@ def test_the_experiment_matches_against_the_policy_not_chosen_too(
     report = write_outputs(run_experiment(config, build_proposal_source("offline")), tmp_path)
     assert seen == ([["strong_all", "same"]] if peer_maps else [["strong_all"]])
     assert report["settings"]["peer_maps"] is peer_maps
+
+
+def test_arm_p_is_c_with_peer_maps_beside_c_on_the_same_a(tmp_path: Path) -> None:
+    data = _write_folder(tmp_path / "data", 12)
+    settings: dict[str, Any] = {
+        "labeled_fraction": 0.4,
+        "rounds": 1,
+        "size": 48,
+        "augment_choices": AUTO_AUGMENT_CHOICES,
+        "threshold": 0.0,  # the tiny models' labels are poor: take the best two anyway
+        "max_new_per_round": 2,
+    }
+    source = build_proposal_source("offline")
+    both = write_outputs(
+        run_experiment(_tiny_experiment(data, arms=("A", "C", "P"), **settings), source),
+        tmp_path / "both",
+    )
+    alone = write_outputs(
+        run_experiment(_tiny_experiment(data, arms=("A", "C"), peer_maps=True, **settings), source),
+        tmp_path / "alone",
+    )
+
+    def timeless(arm: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        return [{**row, "arm": name, "train_seconds": None} for row in arm["rounds"]]
+
+    # P is exactly what C is under peer_maps, on the same A, and C beside it is C without them
+    assert timeless(both["arms"]["P"], "P") == timeless(alone["arms"]["C"], "P")
+    assert both["arms"]["P"]["rounds"][1]["added"] == 2  # a round that trained again
+    assert timeless(both["arms"]["A"], "A") == timeless(alone["arms"]["A"], "A")
+    assert both["samdsk_peer_maps_rounds"][0]["match_scores"] == pytest.approx(
+        alone["samdsk_rounds"][0]["match_scores"], abs=1e-9
+    )
+    assert (
+        both["samdsk_rounds"][0]["match_scores"]
+        != both["samdsk_peer_maps_rounds"][0]["match_scores"]
+    )
+    assert both["arms"]["P"]["name"] == "samdsk_peer_maps"
+    assert set(both["paired_with_A"]) == {"C", "P"}
+    for name in ("match_scores_peer_maps.png", "accepted_labels_peer_maps.png"):
+        assert (tmp_path / "both" / name).is_file()
+    assert (tmp_path / "both" / "rounds_samdsk_peer_maps.csv").is_file()
+    with pytest.raises(ConfigError, match="arm P"):
+        _tiny_experiment(data, arms=("A", "P"), **{**settings, "augment_choices": ()})
+    with pytest.raises(ConfigError, match="C is arm P"):
+        _tiny_experiment(data, arms=("A", "C", "P"), peer_maps=True, **settings)
+    args = build_parser().parse_args(["experiment", "--data", "d", "--out", "o", "--arms", "p,a,c"])
+    assert args.arms == ("A", "C", "P")
