@@ -23,14 +23,15 @@ class RoundCreate(BaseModel):
     threshold: float = Field(
         0.9, ge=0.0, le=1.0, description="Match score from which a candidate counts as added"
     )
-    peer_maps: bool = Field(
-        False,
+    peer_maps: bool | None = Field(
+        None,
         description=(
             "Match against the mean of the probability maps of every model that model setting "
             "machine_augment 'auto' trains (one per perturbation policy), not the chosen "
             "model's alone: a region one model is sure of and the other rejects no longer "
-            "matches near 1. Needs machine_augment 'auto' and validation labels (5 or more "
-            "human labels); costs one more prediction per image."
+            "matches near 1. Default (null): on under machine_augment 'auto', off otherwise; "
+            "true under another policy is refused. Needs validation labels (5 or more human "
+            "labels) to have a second model; costs one more prediction per image."
         ),
     )
 

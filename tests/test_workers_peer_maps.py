@@ -17,7 +17,7 @@ from tests.test_workers_augment_choice import _labelled_project
 from tests.uploads import create_project, real_image, upload
 from workers.rounds.data import load_rgb
 from workers.rounds.matching import project_knowledge
-from workers.rounds.pipeline import run_round_job
+from workers.rounds.pipeline import _effective_settings, run_round_job
 from workers.rounds.proposals import proposals_for
 from workers.rounds.tracker import RoundTracker
 from workers.rounds.training import train_or_resume
@@ -41,6 +41,26 @@ def test_peer_maps_without_auto_are_422_and_start_nothing(
     # the same request with "auto" for this round is accepted
     auto = client.post(url, json={"peer_maps": True, "model": {"machine_augment": "auto"}})
     assert auto.status_code == 201, auto.text
+
+
+@pytest.mark.parametrize(
+    ("policy", "asked", "used"),
+    [("auto", None, True), ("auto", True, True), ("auto", False, False), ("same", None, False)],
+)
+def test_peer_maps_are_on_under_auto_unless_a_round_turns_them_off(
+    runtime: Runtime, client: TestClient, policy: str, asked: bool | None, used: bool
+) -> None:
+    project = create_project(client, class_names=["polyp"], model_settings={"steps": 4})
+    body: dict[str, object] = {"model": {"machine_augment": policy}}
+    if asked is not None:
+        body["peer_maps"] = asked
+    started = client.post(f"/api/v1/projects/{project['id']}/rounds", json=body)
+    assert started.status_code == 201, started.text
+    with runtime.session_factory() as session:
+        stored = session.get(Project, project["id"])
+        assert stored is not None
+        effective = _effective_settings(runtime, stored, started.json()["settings"])
+    assert effective["peer_maps"] is used
 
 
 def _run_round(runtime: Runtime, client: TestClient) -> tuple[int, int]:

@@ -36,7 +36,7 @@ def start_round(
     if running is not None:
         raise Conflict(f"round {running.number} of this project is still {running.status.value}")
     model = check_model_settings(round_model_settings(project, settings.get("model", {})))
-    if settings.get("peer_maps") and model.machine_augment != AUTO_AUGMENT:
+    if settings.get("peer_maps") is True and model.machine_augment != AUTO_AUGMENT:
         raise InvalidInput(
             "peer_maps averages the models that model setting machine_augment 'auto' trains "
             f"under each perturbation policy; this round's machine_augment is "

@@ -15,6 +15,7 @@ from app.runtime import Runtime
 from app.services.model_settings import round_model_settings
 from app.services.review import accept_above
 from samdsk.model import ModelConfig
+from samdsk.model.config import AUTO_AUGMENT
 from workers.rounds.data import current_labels, unlabeled_image_ids
 from workers.rounds.matching import MatchContext, match_pool
 from workers.rounds.proposals import fan_out, proposal_settings, proposal_source, work_through
@@ -35,12 +36,14 @@ def _effective_settings(
         model["encoder_weights_path"] = str(runtime.settings.encoder_weights)
     config = ModelConfig.from_dict(model)
     proposals = proposal_settings(runtime, project, requested.get("proposals", {}))
+    peer_maps = requested.get("peer_maps")
     return {
         "model": config.to_dict(),
         "proposals": proposals,
         "proposal_source": proposal_source(proposals).describe(),
         "threshold": float(requested.get("threshold", DEFAULT_THRESHOLD)),
-        "peer_maps": bool(requested.get("peer_maps", False)),
+        # None (not given) is the default: under "auto", match against every policy's model
+        "peer_maps": config.machine_augment == AUTO_AUGMENT and peer_maps is not False,
     }
 
 
