@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _experiment(args: argparse.Namespace) -> int:
     from samdsk.dataset import find_pairs
-    from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
+    from samdsk.experiment import ExperimentConfig, run_experiment
+    from samdsk.experiment_outputs import write_outputs
 
     started = time.perf_counter()
     find_pairs(args.data)  # fail on a wrong folder before loading any proposal source

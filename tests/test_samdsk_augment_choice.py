@@ -20,7 +20,8 @@ from samdsk.augment_choice import (
 )
 from samdsk.cli import build_parser, main, model_config
 from samdsk.errors import ConfigError
-from samdsk.experiment import run_experiment, write_outputs
+from samdsk.experiment import run_experiment
+from samdsk.experiment_outputs import write_outputs
 from samdsk.model import ModelConfig, TrainingSample, load_checkpoint
 from samdsk.model.train import TrainResult, train_model
 from samdsk.proposals import build_proposal_source

@@ -14,7 +14,8 @@ from PIL import Image
 from samdsk.cli import build_parser, model_config
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.errors import ConfigError
-from samdsk.experiment import ExperimentConfig, run_experiment, write_outputs
+from samdsk.experiment import ExperimentConfig, run_experiment
+from samdsk.experiment_outputs import write_outputs
 from samdsk.experiment_report import json_ready
 from samdsk.knowledge import PRESETS
 from samdsk.model import ModelConfig

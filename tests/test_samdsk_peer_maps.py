@@ -16,7 +16,8 @@ import samdsk.rounds
 from samdsk.augment_choice import AUTO_AUGMENT_CHOICES
 from samdsk.cli import build_parser
 from samdsk.errors import ConfigError
-from samdsk.experiment import run_experiment, write_outputs
+from samdsk.experiment import run_experiment
+from samdsk.experiment_outputs import write_outputs
 from samdsk.model import TrainingSample, train_model
 from samdsk.model.train import TrainResult
 from samdsk.proposals import build_proposal_source
