@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
-from samdsk.errors import ConfigError, SamdskError, ShapeError
+from samdsk.cli_args import (
+    arm_list,
+    fraction,
+    parse_knowledge,
+    positive,
+    read_probability,
+    share,
+    unit,
+)
+from samdsk.errors import ConfigError, SamdskError
 from samdsk.fusion import DEFAULT_FUSION_BAND
-from samdsk.knowledge import PRESETS, ClassKnowledge, get_preset
+from samdsk.knowledge import PRESETS, ClassKnowledge
 from samdsk.model import ModelConfig
 from samdsk.model.config import AUTO_AUGMENT, MACHINE_AUGMENTATIONS
 from samdsk.selection import EMPTY_LABEL_POLICIES
@@ -54,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--data", type=Path, required=True, help="folder with images/, masks/")
     experiment.add_argument("--out", type=Path, required=True, help="output folder")
     experiment.add_argument("--test", type=Path, help="separate test folder (default: a split)")
-    experiment.add_argument("--labeled-fraction", type=_fraction, default=0.1)
-    experiment.add_argument("--rounds", type=_positive, default=3)
-    experiment.add_argument("--threshold", type=_unit, default=0.9, help="match score to accept")
-    experiment.add_argument("--max-new", type=_positive, help="accept at most N per round")
+    experiment.add_argument("--labeled-fraction", type=fraction, default=0.1)
+    experiment.add_argument("--rounds", type=positive, default=3)
+    experiment.add_argument("--threshold", type=unit, default=0.9, help="match score to accept")
+    experiment.add_argument("--max-new", type=positive, help="accept at most N per round")
     experiment.add_argument(
         "--fusion-band",
         type=float,
@@ -80,13 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument(
         "--arms",
-        type=_arm_list,
+        type=arm_list,
         default="A,B,C,D",
         help="arms to run, comma-separated (default A,B,C,D; A,D sizes the budget first: D "
         "should beat A by 5 Dice points; P is C with peer maps, beside C on the same A, and "
         "needs --machine-augment auto)",
     )
-    experiment.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
+    experiment.add_argument("--max-images", type=positive, help="use N images (quick runs)")
     experiment.add_argument(
         "--peer-maps",
         action=argparse.BooleanOptionalAction,
@@ -102,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument(
         "--proposal-workers",
-        type=_positive,
+        type=positive,
         default=1,
         help="processes computing offline proposals side by side (SAM sources use one)",
     )
@@ -121,15 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a folder and save a checkpoint")
     train.add_argument("--data", type=Path, required=True, help="folder with images/, masks/")
     train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
-    train.add_argument("--max-images", type=_positive, help="use N images (quick runs)")
+    train.add_argument("--max-images", type=positive, help="use N images (quick runs)")
     _add_model_options(train)
     train.set_defaults(handler=_train)
 
     propose = sub.add_parser("propose", help="draw the region proposals of one image")
     propose.add_argument("image", type=Path)
     propose.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
-    propose.add_argument("--top", type=_positive, default=20, help="draw the N best proposals")
-    propose.add_argument("--size", type=_positive, help="resize: longer side N pixels")
+    propose.add_argument("--top", type=positive, default=20, help="draw the N best proposals")
+    propose.add_argument("--size", type=positive, help="resize: longer side N pixels")
     _add_proposal_options(propose)
     propose.set_defaults(handler=_propose)
 
@@ -139,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--probability", type=Path, help="8-bit PNG (0-255 -> 0-1) or .npy")
     given.add_argument("--model", type=Path, help="checkpoint written by 'samdsk train'")
     match.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
-    match.add_argument("--size", type=_positive, help="resize: longer side N pixels")
+    match.add_argument("--size", type=positive, help="resize: longer side N pixels")
     match.add_argument(
         "--fusion-band", type=float, default=DEFAULT_FUSION_BAND, help="as for 'experiment'"
     )
@@ -349,11 +357,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arch", default="Unet", help="segmentation_models_pytorch architecture")
     group.add_argument("--encoder", default="resnet34", help="encoder name or tu-<timm model>")
     group.add_argument("--encoder-weights", help="local encoder weight file (default: random)")
-    group.add_argument("--size", type=_positive, default=256, help="image size (multiple of 32)")
-    group.add_argument("--steps", type=_positive, default=600, help="training steps per model")
-    group.add_argument("--batch-size", type=_positive, default=8)
+    group.add_argument("--size", type=positive, default=256, help="image size (multiple of 32)")
+    group.add_argument("--steps", type=positive, default=600, help="training steps per model")
+    group.add_argument("--batch-size", type=positive, default=8)
     group.add_argument("--lr", type=float, default=1e-3)
-    group.add_argument("--val-every", type=_positive, default=50)
+    group.add_argument("--val-every", type=positive, default=50)
     group.add_argument(
         "--min-val-for-selection",
         type=int,
@@ -364,7 +372,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--machine-label-weight", type=float, default=1.0)
     group.add_argument(
         "--human-share",
-        type=_share,
+        type=share,
         default=0.0,
         help="share of every batch drawn from human labels when machine labels join them "
         "(0: all samples alike)",
@@ -406,97 +414,6 @@ def _add_knowledge(parser: argparse.ArgumentParser, default: str) -> None:
         help=f"a preset {sorted(PRESETS)} or min_regions:max_regions:min_area:max_area "
         f"(areas as fractions of the image); {default}",
     )
-
-
-def parse_knowledge(text: str) -> ClassKnowledge:
-    """A preset name, or ``min_regions:max_regions:min_area:max_area`` (e.g. ``1:3:0.001:0.9``)."""
-    if ":" not in text:
-        try:
-            return get_preset(text)
-        except ConfigError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    parts = text.split(":")
-    try:
-        if len(parts) != 4:
-            raise ValueError("expected four values")
-        return ClassKnowledge(int(parts[0]), int(parts[1]), float(parts[2]), float(parts[3]))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"invalid knowledge {text!r} ({error}); use a preset {sorted(PRESETS)} or "
-            "min_regions:max_regions:min_area:max_area"
-        ) from None
-
-
-def read_probability(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A C x H x W float32 map in [0, 1] from an 8-bit PNG (/255) or a .npy (H x W or
-    C x H x W, values in [0, 1]), resized bilinearly to ``shape`` (H, W) if needed."""
-    if path.suffix.lower() == ".npy":
-        try:
-            values: np.ndarray = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ShapeError(f"cannot read {path}: {error}") from error
-        values = values[None] if values.ndim == 2 else values
-        if values.ndim != 3 or not np.issubdtype(values.dtype, np.number):
-            raise ShapeError(f"{path} must hold an H x W or C x H x W array of numbers")
-        maps = values.astype(np.float32)
-        if not np.all(np.isfinite(maps)) or maps.min() < 0.0 or maps.max() > 1.0:
-            raise ShapeError(f"{path} must hold probabilities in [0, 1]")
-    else:
-        from samdsk.imageio import read_image
-
-        maps = read_image(path)[..., 0][None].astype(np.float32) / 255.0
-    if maps.shape[1:] != shape:
-        maps = np.stack(
-            [
-                np.asarray(Image.fromarray(m).resize(shape[::-1], Image.Resampling.BILINEAR))
-                for m in maps
-            ]
-        ).clip(0.0, 1.0)
-    return maps
-
-
-def _positive(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
-    return int(value)
-
-
-def _fraction(text: str) -> float:
-    value = _number(text, float)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1]; got {text}")
-    return float(value)
-
-
-def _unit(text: str) -> float:
-    value = _number(text, float)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1]; got {text}")
-    return float(value)
-
-
-def _share(text: str) -> float:
-    value = _number(text, float)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a share in [0, 1); got {text}")
-    return float(value)
-
-
-def _arm_list(text: str) -> tuple[str, ...]:
-    """'a,d' or 'A, C, D' -> ('A', 'D'), in the order the experiment runs them."""
-    letters = {part.strip().upper() for part in text.split(",") if part.strip()}
-    unknown = sorted(letters - set("ABCDP"))
-    if unknown or not letters:
-        raise argparse.ArgumentTypeError(f"arms are letters among A, B, C, D, P; got {text!r}")
-    return tuple(sorted(letters))
-
-
-def _number(text: str, kind: type[int] | type[float]) -> float:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
 def elapsed(started: float) -> str:
