@@ -312,6 +312,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         device=args.device,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,
+        keep_empty_share=args.keep_empty_share,
         machine_augment=args.machine_augment,
         val_every=args.val_every,
         min_val_for_selection=args.min_val_for_selection,
@@ -376,6 +377,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="share of every batch drawn from human labels when machine labels join them "
         "(0: all samples alike)",
+    )
+    group.add_argument(
+        "--keep-empty-share",
+        action="store_true",
+        help="keep empty masks in every batch at the share the human labels hold them once "
+        "machine labels join (machine labels are seldom empty)",
     )
     group.add_argument(
         "--machine-augment",

@@ -16,6 +16,8 @@ BAD_MODEL_SETTINGS = [
     ({"input_size": 100}, "multiple of 32"),
     ({"machine_label_weight": -1}, "machine_label_weight"),
     ({"machine_augment": "wild"}, "machine_augment must be one of"),
+    ({"keep_empty_share": "yes"}, "keep_empty_share must be a bool"),
+    ({"keep_empty_share": True, "human_share": 0.5}, "cannot be combined"),
 ]
 
 

@@ -53,6 +53,11 @@ class ModelConfig:
         false) when machine labels are trained on too, in [0, 1). 0 draws from all samples
         alike, so with 13 human labels beside 115 machine ones a batch of 8 holds one human
         label on average; 0.5 keeps half of each batch human however many machine labels join.
+    keep_empty_share: when machine labels are trained on too, every batch holds empty masks
+        (nothing to segment) in the share the human labels hold them, drawn from all labels.
+        Machine labels are seldom empty (empty annotations wait for a reviewer), so drawing
+        from all alike lowers that share round by round and the model learns to find something
+        on every image. Cannot be combined with ``human_share`` > 0.
     machine_augment: ``"same"`` trains machine labels under the augmentations human labels get;
         ``"strong"`` adds a hue rotation, stronger colour jitter, blur and CutMix among machine
         labels (noisy-student training, ``samdsk.model.strong_augment``), so a model does not
@@ -84,6 +89,7 @@ class ModelConfig:
     device: str = "auto"
     machine_label_weight: float = 1.0
     human_share: float = 0.0
+    keep_empty_share: bool = False
     machine_augment: str = "same"
     val_every: int = 100
     min_val_for_selection: int = 5
@@ -102,8 +108,11 @@ class ModelConfig:
                 f"machine_augment must be one of {(*MACHINE_AUGMENTATIONS, AUTO_AUGMENT)}; "
                 f"got {self.machine_augment!r}"
             )
-        if not isinstance(self.amp, bool):
-            raise ConfigError(f"amp must be a bool; got {self.amp!r}")
+        for name in ("amp", "keep_empty_share"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be a bool; got {getattr(self, name)!r}")
+        if self.keep_empty_share and self.human_share:
+            raise ConfigError("keep_empty_share cannot be combined with human_share > 0")
         _check_numbers(self)
 
     def to_dict(self) -> dict[str, Any]:

@@ -97,6 +97,9 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
     ``human_share`` > 0 and both human and machine labels present, human and machine labels
     are drawn from separate permutation streams, human ones filling that share of the batch
     slots (spread evenly over the steps when share x batch size is not a whole number).
+    With ``keep_empty_share`` and machine labels present, empty-mask samples (human or machine)
+    and the rest are drawn from separate streams instead, empty ones filling the share of the
+    batch slots that they hold among the human labels (when those hold both kinds).
     ``machine_augment="strong"`` perturbs the machine-labelled samples of each batch further
     (``strong_perturbation``); batches without one are the same as with ``"same"``.
     ``"strong_all"`` perturbs every sample, human labels too (the control that tells the
@@ -112,6 +115,7 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         seed: int,
         num_classes: int,
         human_share: float = 0.0,
+        keep_empty_share: bool = False,
         machine_augment: str = "same",
     ) -> None:
         if len(data) == 0:
@@ -121,27 +125,29 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         self.machine_augment = machine_augment
         if not 0.0 <= human_share < 1.0:
             raise ValueError(f"human_share must be in [0, 1); got {human_share}")
+        if keep_empty_share and human_share > 0.0:
+            raise ValueError("keep_empty_share and human_share > 0 cannot be combined")
         self.data, self.seed, self.num_classes = data, seed, num_classes
         generator = torch.Generator().manual_seed(seed)
-        machine = np.flatnonzero(data.machine)
-        human = np.flatnonzero(~data.machine)
-        if human_share == 0.0 or len(machine) == 0 or len(human) == 0:
+        streams = _stratified_streams(data, human_share, keep_empty_share)
+        if streams is None:
             everything = np.arange(len(data))
             order = _permutation_stream(everything, steps * batch_size, generator)
             self.order = order.reshape(steps, batch_size)
             return
-        # Human slots of step k: floor(s*B*(k+1)) - floor(s*B*k), so they total s*B*steps.
-        cumulative = np.floor(human_share * batch_size * np.arange(steps + 1)).astype(np.int64)
-        human_slots = np.diff(cumulative)
-        human_stream = _permutation_stream(human, int(cumulative[-1]), generator)
-        machine_stream = _permutation_stream(
-            machine, steps * batch_size - int(cumulative[-1]), generator
+        first, second, share = streams
+        # First-stream slots of step k: floor(s*B*(k+1)) - floor(s*B*k), so they total s*B*steps.
+        cumulative = np.floor(share * batch_size * np.arange(steps + 1)).astype(np.int64)
+        first_slots = np.diff(cumulative)
+        first_stream = _permutation_stream(first, int(cumulative[-1]), generator)
+        second_stream = _permutation_stream(
+            second, steps * batch_size - int(cumulative[-1]), generator
         )
-        # Human slots come first in each batch; row-major filling keeps both streams in order.
-        human_slot = np.arange(batch_size)[None, :] < human_slots[:, None]
+        # First-stream slots come first in each batch; row-major filling keeps both in order.
+        first_slot = np.arange(batch_size)[None, :] < first_slots[:, None]
         self.order = np.empty((steps, batch_size), dtype=np.int64)
-        self.order[human_slot] = human_stream
-        self.order[~human_slot] = machine_stream
+        self.order[first_slot] = first_stream
+        self.order[~first_slot] = second_stream
 
     def __len__(self) -> int:
         return int(self.order.shape[0])
@@ -171,3 +177,26 @@ def _permutation_stream(indices: np.ndarray, length: int, generator: torch.Gener
         indices[torch.randperm(len(indices), generator=generator).numpy()] for _ in range(passes)
     ]
     return np.concatenate(permutations)[:length].astype(np.int64)
+
+
+def _stratified_streams(
+    data: ResizedSamples, human_share: float, keep_empty_share: bool
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The two index sets that batches draw from and the share of slots the first fills, or
+    None when every batch draws from all samples alike."""
+    machine = np.flatnonzero(data.machine)
+    human = np.flatnonzero(~data.machine)
+    if len(machine) == 0 or len(human) == 0:
+        return None
+    if human_share > 0.0:
+        return human, machine, human_share
+    if not keep_empty_share:
+        return None
+    # Machine labels are rarely empty (empty annotations wait for a reviewer by default), so
+    # drawing from all samples alike teaches the model that something is nearly always there;
+    # the human labels are the unbiased estimate of how often nothing is.
+    empty = data.masks.reshape(len(data), -1).max(axis=1) == 0
+    share = float(empty[human].mean())
+    if share in (0.0, 1.0):
+        return None
+    return np.flatnonzero(empty), np.flatnonzero(~empty), share

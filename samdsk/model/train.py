@@ -193,6 +193,7 @@ def _batches(
         seed=config.seed,
         num_classes=config.num_classes,
         human_share=config.human_share,
+        keep_empty_share=config.keep_empty_share,
         machine_augment=config.machine_augment,
     )
     loader = torch.utils.data.DataLoader(
