@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "A's models under both policies, so a region only one of them is sure of scores low",
     )
     experiment.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="each round's training (arms B and C) starts from the weights of the model that "
+        "chose its labels instead of from scratch",
+    )
+    experiment.add_argument(
         "--train-seed",
         type=int,
         help="seed of the models' training (default: --seed, which also draws the split); "
@@ -183,6 +189,7 @@ def _experiment(args: argparse.Namespace) -> int:
         arms=args.arms,
         proposal_workers=args.proposal_workers,
         peer_maps=args.peer_maps,
+        warm_start=args.warm_start,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)

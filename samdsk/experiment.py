@@ -97,6 +97,7 @@ class ExperimentConfig:
     proposal_workers: int = 1
     augment_choices: tuple[str, ...] = ()
     peer_maps: bool = False
+    warm_start: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -134,6 +135,7 @@ class ExperimentConfig:
             flip_tta=self.flip_tta,
             empty_labels=self.empty_labels,
             proposal_workers=self.proposal_workers,
+            warm_start=self.warm_start,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,11 +314,20 @@ class _Runner:
         self.others: list[TrainResult] = []  # A's models under the policies not chosen
 
     def train(
-        self, samples: Sequence[TrainingSample], what: str, model: ModelConfig | None = None
+        self,
+        samples: Sequence[TrainingSample],
+        what: str,
+        *,
+        start: TrainResult | None = None,
     ) -> TrainResult:
-        model = model or self.config.model
-        self.log(f"training {what}: {len(samples)} samples, {model.steps} steps")
-        return train_model(samples, model, val=self.val, show_progress_bar=self.bars)
+        """Train ``samples`` for the configured steps, from ``start``'s weights when given."""
+        model = self.config.model
+        origin = "from the previous model's weights" if start is not None else "from scratch"
+        self.log(f"training {what}: {len(samples)} samples, {model.steps} steps, {origin}")
+        state = None if start is None else start.model.state_dict()
+        return train_model(
+            samples, model, val=self.val, init_state=state, show_progress_bar=self.bars
+        )
 
     def train_baseline(self) -> tuple[TrainResult, AugmentChoice | None]:
         """Arm A's model; with ``augment_choices``, one per policy, keeping the one of the
@@ -455,8 +466,12 @@ def _samdsk_arm(
             break
         labels += machine_labels(result, runner.pool_images, runner.weight)
         last = number == len(results)
+        # warm start: the model that made this round's maps goes on learning with its labels
+        start = result.trained if config.warm_start else None
         trained = (
-            runner.train(labels, f"{arm} after round {number}") if last else results[number].trained
+            runner.train(labels, f"{arm} after round {number}", start=start)
+            if last
+            else results[number].trained
         )
         rows.append(runner.row(arm, number, trained, len(labels) - len(runner.human), added))
     return ArmRun(rows, rounds=results)
@@ -484,7 +499,8 @@ def _self_training_arm(
         ]
         picked = {remaining[i] for i in chosen}
         remaining = [i for i in remaining if i not in picked]
-        trained = runner.train(labels, f"B after round {number}")
+        start = trained if runner.config.warm_start else None  # as C's rounds do
+        trained = runner.train(labels, f"B after round {number}", start=start)
         rows.append(runner.row("B", number, trained, len(labels) - len(runner.human), added))
     return ArmRun(rows)
 
