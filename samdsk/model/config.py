@@ -45,7 +45,10 @@ class ModelConfig:
     num_classes: C foreground classes; the model outputs C sigmoid channels (multi-label).
     input_size: square side (multiple of 32) that images are resized to for training and
         inference.
-    amp: bf16 autocast, used only on CUDA; the CPU always computes in float32.
+    amp: bf16 autocast on CUDA.
+    cpu_bf16: bf16 autocast on a CPU with native bf16 instructions (AVX512-BF16 or AMX), about
+        twice as fast there (``samdsk.model.precision``; ignored with a warning on other CPUs).
+        Off by default: CPU results compare with earlier float32 runs only when it stays off.
     device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     machine_label_weight: the ``TrainingSample.weight`` that callers give machine-made labels
         (human labels weigh 1.0); 0 leaves machine labels out of training.
@@ -86,6 +89,7 @@ class ModelConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     amp: bool = True
+    cpu_bf16: bool = False
     device: str = "auto"
     machine_label_weight: float = 1.0
     human_share: float = 0.0
@@ -108,7 +112,7 @@ class ModelConfig:
                 f"machine_augment must be one of {(*MACHINE_AUGMENTATIONS, AUTO_AUGMENT)}; "
                 f"got {self.machine_augment!r}"
             )
-        for name in ("amp", "keep_empty_share"):
+        for name in ("amp", "cpu_bf16", "keep_empty_share"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be a bool; got {getattr(self, name)!r}")
         if self.keep_empty_share and self.human_share:

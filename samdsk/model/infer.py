@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from samdsk.errors import ConfigError, ShapeError
 from samdsk.model.config import ModelConfig, check_image
 from samdsk.model.data import resize_image, to_model_input, uint8_to_float
+from samdsk.model.precision import autocast_bf16
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -23,12 +24,13 @@ def forward_logits(model: torch.nn.Module, images: np.ndarray, config: ModelConf
     """Logits of N x S x S x 3 uint8 images already at ``config.input_size``.
 
     Returns N x C x S x S float32 on the model's device. The caller sets eval mode and
-    disables gradients; bf16 autocast is used on CUDA when ``config.amp``.
+    disables gradients; bf16 autocast where ``autocast_bf16`` says (CUDA with ``config.amp``,
+    a CPU with native bf16 and ``config.cpu_bf16``).
     """
     device = model_device(model)
     inputs = to_model_input(uint8_to_float(images).to(device, non_blocking=True))
     inputs = inputs.contiguous(memory_format=torch.channels_last)  # faster convolutions
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_enabled(config, device)):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast_bf16(config, device)):
         logits = model(inputs)
     if not isinstance(logits, torch.Tensor) or logits.shape[1] != config.num_classes:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
@@ -91,8 +93,3 @@ def _tta_logits(model: torch.nn.Module, images: np.ndarray, config: ModelConfig)
         mirrored = np.ascontiguousarray(np.flip(images, axis=image_axis))
         total += forward_logits(model, mirrored, config).flip(logit_axis)
     return total / 3.0
-
-
-def amp_enabled(config: ModelConfig, device: torch.device) -> bool:
-    """bf16 autocast only on CUDA; CPU bf16 is slow on most CPUs and less accurate."""
-    return config.amp and device.type == "cuda"

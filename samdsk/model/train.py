@@ -16,8 +16,9 @@ from samdsk.errors import CheckpointError, ConfigError
 from samdsk.model.config import AUTO_AUGMENT, ModelConfig, TrainingSample
 from samdsk.model.data import ResizedSamples, TrainingBatches, one_hot_targets, resize_samples
 from samdsk.model.factory import build_model, resolve_device
-from samdsk.model.infer import amp_enabled, forward_logits
+from samdsk.model.infer import forward_logits
 from samdsk.model.loss import dice_per_image, weighted_loss
+from samdsk.model.precision import autocast_bf16, precision_name
 from samdsk.model.threads import cpu_thread_budget
 
 logger = logging.getLogger(__name__)
@@ -82,11 +83,12 @@ def train_model(
     try:
         model = _prepare_model(config, device, init_state)
         logger.info(
-            "training %s/%s on %s (%d threads): %d samples (%d of weight 0 left out), %d val",
+            "training %s/%s on %s (%d threads, %s): %d samples (%d of weight 0 left out), %d val",
             config.arch,
             config.encoder,
             device,
             torch.get_num_threads(),
+            precision_name(config, device),
             len(used),
             len(train) - len(used),
             len(val),
@@ -161,7 +163,7 @@ def _fit(
     with tqdm(total=config.steps, disable=not show_progress_bar, desc="training") as bar:
         for step, (inputs, targets, weights) in enumerate(batches, start=1):
             with torch.autocast(
-                device.type, dtype=torch.bfloat16, enabled=amp_enabled(config, device)
+                device.type, dtype=torch.bfloat16, enabled=autocast_bf16(config, device)
             ):
                 logits = model(inputs)
             loss = weighted_loss(logits, targets, weights)
