@@ -2,10 +2,10 @@
 
 On CUDA, ``ModelConfig.amp`` turns on bf16 autocast. On a CPU, bf16 is fast only with native
 bf16 instructions (AVX512-BF16 or AMX, e.g. AMD Zen 4 or Intel Sapphire Rapids and later):
-measured there, a training step of U-Net/ResNet-18 at 160 px, batch 8, one thread took 1.12 s
-in bf16 against 2.16 s in float32 (``bench/cpu_precision.py`` measures it, and the Dice it
-costs, on real data). Elsewhere oneDNN emulates bf16, slower than float32, so ``cpu_bf16`` is
-ignored there, with a warning.
+measured on such a CPU (``bench/cpu_precision.py``, PH2, U-Net/ResNet-18 at 160 px, batch 8,
+one thread), training took 0.79 s a step against 1.25 s in float32 and prediction half the
+time, for a test Dice 0.3 points lower (see ``bench/RESULTS.md``). Elsewhere oneDNN emulates
+bf16, slower than float32, so ``cpu_bf16`` is ignored there, with a warning.
 """
 
 from __future__ import annotations
