@@ -3,9 +3,9 @@
 On CUDA, ``ModelConfig.amp`` turns on bf16 autocast. On a CPU, bf16 is fast only with native
 bf16 instructions (AVX512-BF16 or AMX, e.g. AMD Zen 4 or Intel Sapphire Rapids and later):
 measured on such a CPU (``bench/cpu_precision.py``, PH2, U-Net/ResNet-18 at 160 px, batch 8,
-one thread), training took 0.79 s a step against 1.25 s in float32 and prediction half the
-time, for a test Dice 0.3 points lower (see ``bench/RESULTS.md``). Elsewhere oneDNN emulates
-bf16, slower than float32, so ``cpu_bf16`` is ignored there, with a warning.
+one thread), bf16 trained 1.6-1.7x and predicted 1.7-1.9x as fast as float32, with test
+Dice within 0.3 points of it over two training seeds (see ``bench/RESULTS.md``). Elsewhere
+oneDNN emulates bf16, slower than float32, so ``cpu_bf16`` is ignored there, with a warning.
 """
 
 from __future__ import annotations
