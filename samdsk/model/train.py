@@ -160,11 +160,10 @@ def _fit(
     best: tuple[float, dict[str, torch.Tensor]] | None = None
     model.train()
     batches = _batches(data, config, device)
+    bf16 = autocast_bf16(config, device)  # decided once: it holds for the whole run
     with tqdm(total=config.steps, disable=not show_progress_bar, desc="training") as bar:
         for step, (inputs, targets, weights) in enumerate(batches, start=1):
-            with torch.autocast(
-                device.type, dtype=torch.bfloat16, enabled=autocast_bf16(config, device)
-            ):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(inputs)
             loss = weighted_loss(logits, targets, weights)
             optimizer.zero_grad(set_to_none=True)
