@@ -92,7 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="A,B,C,D",
         help="arms to run, comma-separated (default A,B,C,D; A,D sizes the budget first: D "
         "should beat A by 5 Dice points; P is C with peer maps, beside C on the same A, and "
-        "needs --machine-augment auto)",
+        "needs --machine-augment auto; H is C's labels retrained with --retrain-human-share)",
+    )
+    experiment.add_argument(
+        "--retrain-human-share",
+        type=share,
+        default=0.5,
+        help="arm H: share of every batch drawn from the human labels when C's labels are "
+        "retrained beside C (default 0.5)",
     )
     experiment.add_argument("--max-images", type=positive, help="use N images (quick runs)")
     experiment.add_argument(
@@ -190,6 +197,7 @@ def _experiment(args: argparse.Namespace) -> int:
         proposal_workers=args.proposal_workers,
         peer_maps=args.peer_maps,
         warm_start=args.warm_start,
+        retrain_human_share=args.retrain_human_share,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)
@@ -204,13 +212,14 @@ def _experiment(args: argparse.Namespace) -> int:
                 f"{key + ' ' + arm['name']:<22}{row['round']:>6}{row['added']:>7}{label:>12}"
                 f"{row['test_dice']:>11.4f}{row['test_iou']:>10.4f}"
             )
-    for key, paired in report["paired_with_A"].items():
-        low, high = paired["ci95_points"]
-        print(
-            f"{key} - A: {paired['mean_points']:+.1f} Dice points (95% interval {low:+.1f} to "
-            f"{high:+.1f} over {paired['images']} test images; {paired['better']} better, "
-            f"{paired['worse']} worse, {paired['tied']} level)"
-        )
+    for baseline in ("A", "C"):
+        for key, paired in report[f"paired_with_{baseline}"].items():
+            low, high = paired["ci95_points"]
+            print(
+                f"{key} - {baseline}: {paired['mean_points']:+.1f} Dice points (95% interval "
+                f"{low:+.1f} to {high:+.1f} over {paired['images']} test images; "
+                f"{paired['better']} better, {paired['worse']} worse, {paired['tied']} level)"
+            )
     print(f"wrote {args.out} in {elapsed(started)}")
     return 0
 

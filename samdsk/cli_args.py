@@ -94,9 +94,9 @@ def share(text: str) -> float:
 def arm_list(text: str) -> tuple[str, ...]:
     """'a,d' or 'A, C, D' -> ('A', 'D'), in the order the experiment runs them."""
     letters = {part.strip().upper() for part in text.split(",") if part.strip()}
-    unknown = sorted(letters - set("ABCDP"))
+    unknown = sorted(letters - set("ABCDHP"))
     if unknown or not letters:
-        raise argparse.ArgumentTypeError(f"arms are letters among A, B, C, D, P; got {text!r}")
+        raise argparse.ArgumentTypeError(f"arms are letters among A, B, C, D, H, P; got {text!r}")
     return tuple(sorted(letters))
 
 

@@ -10,6 +10,11 @@ D  fully supervised: every pool image with its true mask (the ceiling).
 P  SamDSK with peer maps: C whose first round matches against the mean of the maps of A's
    models under every perturbation policy (``samdsk.rounds.ensemble_maps``), so that one run
    compares C with and without them on the same A (it needs ``augment_choices``).
+H  SamDSK's labels retrained with human labels held at ``retrain_human_share`` of every batch:
+   C's machine labels (every round's) and the human ones, one more training after C's last
+   round with ``ModelConfig.human_share`` set, so that one run compares the two retrainings on
+   the same A and the same labels (with several rounds, the earlier rounds' labels still come
+   from C's models).
 ``arms`` runs a subset: ``("A", "D")`` sizes the budget before the full comparison, since a
 budget at which D is not clearly above A measures the budget, not the method.
 Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the same human
@@ -68,6 +73,7 @@ ARMS = {
     "C": "samdsk",
     "D": "fully_supervised",
     "P": "samdsk_peer_maps",
+    "H": "samdsk_human_share",
 }
 SAMDSK_ARMS = ("C", "P")  # the arms that run SamDSK's rounds
 # D - A below this many Dice points: the arms are too close to tell a method's gain from noise.
@@ -98,6 +104,7 @@ class ExperimentConfig:
     augment_choices: tuple[str, ...] = ()
     peer_maps: bool = False
     warm_start: bool = False
+    retrain_human_share: float = 0.5
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -107,6 +114,7 @@ class ExperimentConfig:
             raise ConfigError("arm A is the baseline every other arm is compared with; include A")
         if "B" in self.arms and "C" not in self.arms:
             raise ConfigError("arm B adds as many labels as C accepted; include C to run B")
+        self._check_human_share_arm()
         if self.model.num_classes != 1:
             raise ConfigError("the experiment reads one-class masks; use num_classes=1")
         if self.model.machine_augment == AUTO_AUGMENT and not self.augment_choices:
@@ -122,6 +130,23 @@ class ExperimentConfig:
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
         self.round_config()  # checks the round settings before any training starts
+
+    def _check_human_share_arm(self) -> None:
+        if not 0.0 < self.retrain_human_share < 1.0:
+            raise ConfigError(
+                f"retrain_human_share must be in (0, 1); got {self.retrain_human_share}"
+            )
+        if "H" not in self.arms:
+            return
+        if "C" not in self.arms:
+            raise ConfigError("arm H retrains the labels C accepted; include C to run H")
+        if self.model.keep_empty_share:
+            raise ConfigError("arm H sets human_share, which keep_empty_share cannot join")
+        if self.model.human_share == self.retrain_human_share:
+            raise ConfigError(
+                f"C already trains with human_share {self.model.human_share}, so H would repeat "
+                "it; change retrain_human_share or drop H"
+            )
 
     def round_config(self) -> RoundConfig:
         """The settings of SamDSK's rounds (arm C)."""
@@ -195,6 +220,7 @@ class ExperimentResult:
             },
             "budget": self.budget_check(),
             "paired_with_A": self.paired_with_a(),
+            "paired_with_C": self.paired_with_c(),
             "augment_choice": self.augment_choice and self.augment_choice.to_dict(),
             "samdsk_rounds": self._rounds_report("C"),
             **({"samdsk_peer_maps_rounds": self._rounds_report("P")} if "P" in self.arms else {}),
@@ -237,6 +263,17 @@ class ExperimentResult:
             key: paired_difference(baseline, arm.rows[-1].test_dice_per_image)
             for key, arm in self.arms.items()
             if key != "A"
+        }
+
+    def paired_with_c(self) -> dict[str, Any]:
+        """The arms that vary C on the same A (H, P) against C's final model, image by image."""
+        if "C" not in self.arms:
+            return {}
+        baseline = self.arms["C"].rows[-1].test_dice_per_image
+        return {
+            key: paired_difference(baseline, self.arms[key].rows[-1].test_dice_per_image)
+            for key in ("H", "P")
+            if key in self.arms
         }
 
     def _accepted_labels(self, result: RoundResult) -> list[dict[str, Any]]:
@@ -319,9 +356,11 @@ class _Runner:
         what: str,
         *,
         start: TrainResult | None = None,
+        model: ModelConfig | None = None,
     ) -> TrainResult:
-        """Train ``samples`` for the configured steps, from ``start``'s weights when given."""
-        model = self.config.model
+        """Train ``samples`` for the configured steps, from ``start``'s weights when given
+        (``model``: other model settings than the experiment's)."""
+        model = model or self.config.model
         origin = "from the previous model's weights" if start is not None else "from scratch"
         self.log(f"training {what}: {len(samples)} samples, {model.steps} steps, {origin}")
         state = None if start is None else start.model.state_dict()
@@ -369,7 +408,7 @@ def run_experiment(
     log: Callable[[str], None] = logger.info,
     show_progress_bar: bool = False,
 ) -> ExperimentResult:
-    """Load the data, run arms A, C, P, B, D (B needs C's counts; those of ``config.arms``)
+    """Load the data, run arms A, C, P, H, B, D (B needs C's counts; those of ``config.arms``)
     and collect the report."""
     started = time.perf_counter()
     data = load_experiment_data(config, show_progress_bar=show_progress_bar)
@@ -392,6 +431,10 @@ def run_experiment(
             peers = runner.others if arm == "P" or config.peer_maps else []
             arms[arm] = _samdsk_arm(runner, source, cache, (base, peers), arms["A"].rows[0], arm)
             timings[f"arm_{arm}"] = time.perf_counter() - clock
+    if "H" in config.arms:
+        clock = time.perf_counter()
+        arms["H"] = _human_share_arm(runner, arms["C"], arms["A"].rows[0])
+        timings["arm_H"] = time.perf_counter() - clock
     if "B" in config.arms:
         clock = time.perf_counter()
         counts = [row.added for row in arms["C"].rows[1:]]
@@ -475,6 +518,35 @@ def _samdsk_arm(
         )
         rows.append(runner.row(arm, number, trained, len(labels) - len(runner.human), added))
     return ArmRun(rows, rounds=results)
+
+
+def _human_share_arm(runner: _Runner, samdsk: ArmRun, first: ArmRound) -> ArmRun:
+    """Arm H: C's labels retrained once with ``retrain_human_share`` of every batch human; its
+    row after A's carries the number and the added-label figures of C's last round that added
+    labels, and its own model's test figures."""
+    config = runner.config
+    taking = [result for result in samdsk.rounds if result.accepted]
+    if not taking:
+        return ArmRun([replace(first, arm="H")])  # C accepted nothing: H is A
+    labels = list(runner.human)
+    for result in taking:
+        labels += machine_labels(result, runner.pool_images, runner.weight)
+    model = replace(config.model, human_share=config.retrain_human_share)
+    start = taking[-1].trained if config.warm_start else None  # as C's last training
+    trained = runner.train(
+        labels, f"H (C's labels, human share {model.human_share:g})", start=start, model=model
+    )
+    last = next(row for row in reversed(samdsk.rows) if row.round == len(taking))
+    added = Added(
+        last.added,
+        last.added_label_dice,
+        last.added_model_dice,
+        last.added_mean_score,
+        last.score_dice_spearman,
+        last.scored,
+    )
+    machine = len(labels) - len(runner.human)
+    return ArmRun([replace(first, arm="H"), runner.row("H", last.round, trained, machine, added)])
 
 
 def _self_training_arm(
