@@ -256,24 +256,20 @@ class ExperimentResult:
     def paired_with_a(self) -> dict[str, Any]:
         """Each arm's final model against A's on the same test images (``paired_difference``):
         a gap inside the interval is one this test set cannot resolve."""
-        if "A" not in self.arms:
-            return {}
-        baseline = self.arms["A"].rows[0].test_dice_per_image
-        return {
-            key: paired_difference(baseline, arm.rows[-1].test_dice_per_image)
-            for key, arm in self.arms.items()
-            if key != "A"
-        }
+        return self._paired_with("A", [key for key in self.arms if key != "A"])
 
     def paired_with_c(self) -> dict[str, Any]:
         """The arms that vary C on the same A (H, P) against C's final model, image by image."""
-        if "C" not in self.arms:
+        return self._paired_with("C", [key for key in ("H", "P") if key in self.arms])
+
+    def _paired_with(self, baseline: str, keys: Sequence[str]) -> dict[str, Any]:
+        """Each of ``keys``' final model against ``baseline``'s (A's one row, C's last)."""
+        if baseline not in self.arms:
             return {}
-        baseline = self.arms["C"].rows[-1].test_dice_per_image
+        reference = self.arms[baseline].rows[-1].test_dice_per_image
         return {
-            key: paired_difference(baseline, self.arms[key].rows[-1].test_dice_per_image)
-            for key in ("H", "P")
-            if key in self.arms
+            key: paired_difference(reference, self.arms[key].rows[-1].test_dice_per_image)
+            for key in keys
         }
 
     def _accepted_labels(self, result: RoundResult) -> list[dict[str, Any]]:

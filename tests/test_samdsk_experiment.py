@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import samdsk.experiment
 from samdsk.cli import build_parser, model_config
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.errors import ConfigError
@@ -18,7 +21,8 @@ from samdsk.experiment import ExperimentConfig, run_experiment
 from samdsk.experiment_outputs import write_outputs
 from samdsk.experiment_report import json_ready
 from samdsk.knowledge import PRESETS
-from samdsk.model import ModelConfig
+from samdsk.model import ModelConfig, TrainingSample
+from samdsk.model.train import TrainResult
 from samdsk.proposals import build_proposal_source
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -35,6 +39,44 @@ TINY_MODEL = ModelConfig(
 def _tiny_experiment(data: Path, **settings: Any) -> ExperimentConfig:
     """An experiment of the tiny model on PH2's knowledge (one lesion per image)."""
     return ExperimentConfig(data=data, model=TINY_MODEL, knowledge=PRESETS["ph2"], **settings)
+
+
+def _one_round_experiment(tmp_path: Path, **settings: Any) -> ExperimentConfig:
+    """One round on 12 synthetic images (40 % labelled), at most two machine labels."""
+    return _tiny_experiment(
+        _write_folder(tmp_path / "data", 12),
+        labeled_fraction=0.4,
+        rounds=1,
+        size=48,
+        max_new_per_round=2,
+        **settings,
+    )
+
+
+@dataclass
+class Training:
+    """One training of an experiment: its samples, settings, start weights and model."""
+
+    samples: list[TrainingSample]
+    model: ModelConfig
+    start: dict[str, torch.Tensor] | None
+    result: TrainResult
+
+
+def record_trainings(monkeypatch: Any) -> list[Training]:
+    """Record every training the experiment runs from now on, in order."""
+    trainings: list[Training] = []
+    real = samdsk.experiment.train_model
+
+    def recording(samples: Any, model: ModelConfig, **kwargs: Any) -> TrainResult:
+        state = kwargs.get("init_state")
+        start = None if state is None else {k: v.clone() for k, v in state.items()}
+        result = real(samples, model, **kwargs)
+        trainings.append(Training(list(samples), model, start, result))
+        return result
+
+    monkeypatch.setattr(samdsk.experiment, "train_model", recording)
+    return trainings
 
 
 def _write_folder(root: Path, count: int, split: dict[str, str] | None = None) -> Path:

@@ -3,7 +3,6 @@ beside C on the same A, and compared with C image by image."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import samdsk.experiment
 from samdsk.cli import build_parser
 from samdsk.errors import ConfigError
 from samdsk.experiment import ExperimentConfig, ExperimentResult, run_experiment
@@ -19,34 +17,19 @@ from samdsk.experiment_outputs import write_outputs
 from samdsk.knowledge import PRESETS
 from samdsk.model import ModelConfig, TrainingSample
 from samdsk.proposals import build_proposal_source
-from tests.test_samdsk_experiment import TINY_MODEL, _tiny_experiment, _write_folder
+from tests.test_samdsk_experiment import TINY_MODEL, _one_round_experiment, record_trainings
 
-Training = tuple[list[TrainingSample], ModelConfig]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_recording(
     tmp_path: Path, monkeypatch: Any, **settings: Any
-) -> tuple[ExperimentResult, list[Training]]:
+) -> tuple[ExperimentResult, list[tuple[list[TrainingSample], ModelConfig]]]:
     """Run A, C, H for one round; record every training's samples and model settings."""
-    trainings: list[Training] = []
-    real = samdsk.experiment.train_model
-
-    def recording(samples: Sequence[TrainingSample], model: ModelConfig, **kwargs: Any) -> Any:
-        trainings.append((list(samples), model))
-        return real(samples, model, **kwargs)
-
-    monkeypatch.setattr(samdsk.experiment, "train_model", recording)
-    config = _tiny_experiment(
-        _write_folder(tmp_path / "data", 12),
-        labeled_fraction=0.4,
-        rounds=1,
-        size=48,
-        arms=("A", "C", "H"),
-        max_new_per_round=2,
-        **settings,
-    )
-    return run_experiment(config, build_proposal_source("offline")), trainings
+    trainings = record_trainings(monkeypatch)
+    config = _one_round_experiment(tmp_path, arms=("A", "C", "H"), **settings)
+    result = run_experiment(config, build_proposal_source("offline"))
+    return result, [(t.samples, t.model) for t in trainings]
 
 
 def test_h_retrains_c_labels_with_the_human_share(tmp_path: Path, monkeypatch: Any) -> None:

@@ -8,43 +8,28 @@ from typing import Any
 
 import torch
 
-import samdsk.experiment
 from samdsk.cli import build_parser
 from samdsk.experiment import run_experiment
 from samdsk.model.train import TrainResult
 from samdsk.proposals import build_proposal_source
-from tests.test_samdsk_experiment import _tiny_experiment, _write_folder
+from tests.test_samdsk_experiment import _one_round_experiment, record_trainings
 
 
 def run_recording_starts(
     tmp_path: Path, monkeypatch: Any, warm_start: bool
 ) -> tuple[list[dict[str, torch.Tensor] | None], list[TrainResult]]:
     """Run A, B, C for one round; record the start weights of every training and its model."""
-    starts: list[dict[str, torch.Tensor] | None] = []
-    models: list[TrainResult] = []
-    real = samdsk.experiment.train_model
-
-    def recording(*args: Any, **kwargs: Any) -> TrainResult:
-        state = kwargs.get("init_state")
-        starts.append(None if state is None else {k: v.clone() for k, v in state.items()})
-        models.append(real(*args, **kwargs))
-        return models[-1]
-
-    monkeypatch.setattr(samdsk.experiment, "train_model", recording)
-    config = _tiny_experiment(
-        _write_folder(tmp_path / "data", 12),
-        labeled_fraction=0.4,
-        rounds=1,
-        size=48,
+    trainings = record_trainings(monkeypatch)
+    config = _one_round_experiment(
+        tmp_path,
         arms=("A", "B", "C"),
         threshold=0.0,  # the tiny model's labels are poor: take the best two anyway
-        max_new_per_round=2,
         warm_start=warm_start,
     )
     result = run_experiment(config, build_proposal_source("offline"))
     assert [row.added for row in result.arms["C"].rows] == [0, 2]
     assert result.config.warm_start is warm_start
-    return starts, models
+    return [t.start for t in trainings], [t.result for t in trainings]
 
 
 def test_retraining_starts_from_the_supervised_model(tmp_path: Path, monkeypatch: Any) -> None:
