@@ -329,6 +329,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         cpu_bf16=args.cpu_bf16,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,
+        mix_human_share=args.mix_human_share,
         keep_empty_share=args.keep_empty_share,
         machine_augment=args.machine_augment,
         val_every=args.val_every,
@@ -394,6 +395,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="share of every batch drawn from human labels when machine labels join them "
         "(0: all samples alike)",
+    )
+    group.add_argument(
+        "--mix-human-share",
+        type=share,
+        default=0.0,
+        help="that share of every batch from human labels only where the machine labels' "
+        "mix of foreground sizes (empty, <5 %%, 5-20 %%, larger) departs from the human "
+        "labels' (0: never)",
     )
     group.add_argument(
         "--keep-empty-share",

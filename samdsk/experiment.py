@@ -527,7 +527,7 @@ def _human_share_arm(runner: _Runner, samdsk: ArmRun, first: ArmRound) -> ArmRun
     labels = list(runner.human)
     for result in taking:
         labels += machine_labels(result, runner.pool_images, runner.weight)
-    model = replace(config.model, human_share=config.retrain_human_share)
+    model = replace(config.model, human_share=config.retrain_human_share, mix_human_share=0.0)
     start = taking[-1].trained if config.warm_start else None  # as C's last training
     trained = runner.train(
         labels, f"H (C's labels, human share {model.human_share:g})", start=start, model=model

@@ -36,6 +36,8 @@ class ArmRound:
     over every image the round scored (not only the added ones). The test_, val_ and
     train_seconds fields describe the model trained after the round's additions;
     test_dice_per_image lists its Dice per test image (test order), for paired comparisons.
+    human_share: the share of every batch that model's training drew from human labels (0:
+    all alike; with ``mix_human_share``, what the training chose).
     """
 
     arm: str
@@ -54,6 +56,7 @@ class ArmRound:
     train_seconds: float
     stopped: bool = False
     test_dice_per_image: list[float] = field(default_factory=list)
+    human_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def make_row(
         val_dice=trained.best_val_dice,
         train_seconds=trained.seconds,
         test_dice_per_image=list(evaluation.dice),
+        human_share=trained.config.human_share,
     )
 
 

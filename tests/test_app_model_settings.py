@@ -18,6 +18,7 @@ BAD_MODEL_SETTINGS = [
     ({"machine_augment": "wild"}, "machine_augment must be one of"),
     ({"keep_empty_share": "yes"}, "keep_empty_share must be a bool"),
     ({"keep_empty_share": True, "human_share": 0.5}, "cannot be combined"),
+    ({"mix_human_share": 0.5, "human_share": 0.5}, "mix_human_share"),
     ({"cpu_bf16": "yes"}, "cpu_bf16 must be a bool"),
 ]
 

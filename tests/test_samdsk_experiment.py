@@ -37,8 +37,10 @@ TINY_MODEL = ModelConfig(
 
 
 def _tiny_experiment(data: Path, **settings: Any) -> ExperimentConfig:
-    """An experiment of the tiny model on PH2's knowledge (one lesion per image)."""
-    return ExperimentConfig(data=data, model=TINY_MODEL, knowledge=PRESETS["ph2"], **settings)
+    """An experiment of the tiny model (unless ``model`` is given) on PH2's knowledge (one
+    lesion per image)."""
+    model = settings.pop("model", TINY_MODEL)
+    return ExperimentConfig(data=data, model=model, knowledge=PRESETS["ph2"], **settings)
 
 
 def _one_round_experiment(tmp_path: Path, **settings: Any) -> ExperimentConfig:

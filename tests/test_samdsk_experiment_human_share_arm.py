@@ -16,6 +16,8 @@ from samdsk.experiment import ExperimentConfig, ExperimentResult, run_experiment
 from samdsk.experiment_outputs import write_outputs
 from samdsk.knowledge import PRESETS
 from samdsk.model import ModelConfig, TrainingSample
+from samdsk.model.data import resize_samples
+from samdsk.model.label_mix import human_share_for_mix
 from samdsk.proposals import build_proposal_source
 from tests.test_samdsk_experiment import TINY_MODEL, _one_round_experiment, record_trainings
 
@@ -56,6 +58,28 @@ def test_h_retrains_c_labels_with_the_human_share(tmp_path: Path, monkeypatch: A
     assert set(report["paired_with_A"]) == {"C", "H"}
     assert report["settings"]["retrain_human_share"] == 0.4
     assert (tmp_path / "out" / "rounds_samdsk_human_share.csv").is_file()
+
+
+def test_c_under_the_mix_rule_records_its_share_and_h_keeps_the_fixed_one(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    trainings = record_trainings(monkeypatch)
+    model = replace(TINY_MODEL, mix_human_share=0.5)
+    config = _one_round_experiment(tmp_path, arms=("A", "C", "H"), threshold=0.0, model=model)
+    result = run_experiment(config, build_proposal_source("offline"))
+    _, c_training, h_training = trainings
+    assert c_training.model.mix_human_share == 0.5
+    assert (h_training.model.human_share, h_training.model.mix_human_share) == (0.5, 0.0)
+    trained_on = resize_samples(c_training.samples, model.input_size, num_classes=1)
+    chosen, _ = human_share_for_mix(trained_on.masks, trained_on.machine, 0.5)
+    c_row, h_row = result.arms["C"].rows[1], result.arms["H"].rows[1]
+    assert c_row.human_share == c_training.result.config.human_share == chosen
+    assert h_row.human_share == 0.5
+    write_outputs(result, tmp_path / "out")
+    with (tmp_path / "out" / "rounds_samdsk.csv").open() as handle:
+        header, _, row = handle.read().splitlines()
+    assert header.split(",")[-1] == "human_share"
+    assert float(row.split(",")[-1]) == chosen
 
 
 def test_h_is_a_when_c_accepts_nothing(tmp_path: Path, monkeypatch: Any) -> None:

@@ -28,7 +28,7 @@ _INT_FIELDS = (
     "min_val_for_selection",
 )
 _POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
-_FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share")
+_FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share", "mix_human_share")
 MACHINE_AUGMENTATIONS = ("same", "strong", "strong_all")
 # not a policy but a choice between policies, made on validation Dice (samdsk.augment_choice)
 AUTO_AUGMENT = "auto"
@@ -57,6 +57,11 @@ class ModelConfig:
         false) when machine labels are trained on too, in [0, 1). 0 draws from all samples
         alike, so with 13 human labels beside 115 machine ones a batch of 8 holds one human
         label on average; 0.5 keeps half of each batch human however many machine labels join.
+    mix_human_share: the human share a training takes only where its machine labels are of
+        another mix of foreground sizes than its human labels (empty, under 5 %, 5-20 %, larger;
+        total variation distance above ``samdsk.model.label_mix.MIX_TOLERANCE``), else 0; the
+        share taken is the ``human_share`` of ``TrainResult.config``. 0 turns the rule off.
+        Cannot be combined with ``human_share`` > 0 or ``keep_empty_share``.
     keep_empty_share: when machine labels are trained on too, every batch holds empty masks
         (nothing to segment) in the share the human labels hold them, drawn from all labels.
         Machine labels are seldom empty (empty annotations wait for a reviewer), so drawing
@@ -94,6 +99,7 @@ class ModelConfig:
     device: str = "auto"
     machine_label_weight: float = 1.0
     human_share: float = 0.0
+    mix_human_share: float = 0.0
     keep_empty_share: bool = False
     machine_augment: str = "same"
     val_every: int = 100
@@ -118,6 +124,11 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be a bool; got {getattr(self, name)!r}")
         if self.keep_empty_share and self.human_share:
             raise ConfigError("keep_empty_share cannot be combined with human_share > 0")
+        if self.mix_human_share and (self.human_share or self.keep_empty_share):
+            raise ConfigError(
+                "mix_human_share chooses the human share itself; "
+                "it cannot be combined with human_share > 0 or keep_empty_share"
+            )
         _check_numbers(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,8 +170,9 @@ def _check_numbers(config: ModelConfig) -> None:
             raise ConfigError(f"{name} must be >= 0; got {value}")
     if config.lr <= 0:
         raise ConfigError(f"lr must be > 0; got {config.lr}")
-    if config.human_share >= 1:
-        raise ConfigError(f"human_share must be < 1; got {config.human_share}")
+    for name in ("human_share", "mix_human_share"):
+        if getattr(config, name) >= 1:
+            raise ConfigError(f"{name} must be < 1; got {getattr(config, name)}")
 
 
 @dataclass(frozen=True, eq=False)

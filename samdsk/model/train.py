@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from samdsk.model.config import AUTO_AUGMENT, ModelConfig, TrainingSample
 from samdsk.model.data import ResizedSamples, TrainingBatches, one_hot_targets, resize_samples
 from samdsk.model.factory import build_model, resolve_device
 from samdsk.model.infer import forward_logits
+from samdsk.model.label_mix import MIX_TOLERANCE, human_share_for_mix
 from samdsk.model.loss import dice_per_image, weighted_loss
 from samdsk.model.precision import autocast_bf16, precision_name
 from samdsk.model.threads import cpu_thread_budget
@@ -34,7 +35,8 @@ class TrainResult:
     steps. best_val_dice: validation Dice of the weights held (the best checkpoint's, or the
     final one's when there were fewer than ``config.min_val_for_selection`` validation
     images); None when no validation samples were given (then the model holds the final
-    weights).
+    weights). config: the settings the training ran under (with ``mix_human_share``, the
+    human share it chose is in ``human_share``).
     """
 
     model: torch.nn.Module
@@ -94,6 +96,7 @@ def train_model(
             len(val),
         )
         data = resize_samples(used, config.input_size, config.num_classes)
+        config = _share_for_mix(config, data)
         val_data = resize_samples(val, config.input_size, config.num_classes) if val else None
         history, best = _fit(model, data, val_data, config, device, progress, show_progress_bar)
     finally:
@@ -182,6 +185,23 @@ def _fit(
             if progress is not None:
                 progress(step, config.steps, record["loss"])
     return history, best
+
+
+def _share_for_mix(config: ModelConfig, data: ResizedSamples) -> ModelConfig:
+    """With ``mix_human_share``, the settings this training runs under: that human share where
+    the machine labels' size mix departs from the human labels', else none (both recorded in
+    ``human_share``, so a saved checkpoint says what the training did)."""
+    if not config.mix_human_share:
+        return config
+    share, departure = human_share_for_mix(data.masks, data.machine, config.mix_human_share)
+    logger.info(
+        "machine labels' size mix departs from the human labels' by %.2f (tolerance %.2f): "
+        "human share %g",
+        departure,
+        MIX_TOLERANCE,
+        share,
+    )
+    return replace(config, human_share=share, mix_human_share=0.0)
 
 
 def _batches(
