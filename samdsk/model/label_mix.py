@@ -8,10 +8,10 @@ mix, a model marks lesions on normal images and loses the malignant ones; holdin
 batch human keeps the human labels' mix. On PH2 the accepted lesions are sized like the human
 ones, and there the same share only takes data away. The mix is told apart without knowing any
 class: by the share of labels in each band of foreground size (``SIZE_BANDS``), compared by
-total variation distance. Over the runs in the README's results, BUSI's distances are 0.40 to
-0.72 (empty annotations wait for a reviewer, so no machine label is empty), PH2's 0.01 to 0.16
-and Kvasir-SEG's 0.22 to 0.25 (the smallest polyps are matched less often);
-``MIX_TOLERANCE`` 0.3 lies between.
+total variation distance. Over the runs in the README's results (``bench/label_mix.py``),
+BUSI's distances are 0.40 to 0.72 where empty annotations wait for a reviewer (so no machine
+label is empty), PH2's 0.01 to 0.16 and Kvasir-SEG's 0.22 to 0.25 at its current settings (the
+smallest polyps are matched less often); ``MIX_TOLERANCE`` 0.3 lies between.
 """
 
 from __future__ import annotations
