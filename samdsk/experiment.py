@@ -360,9 +360,14 @@ class _Runner:
         origin = "from the previous model's weights" if start is not None else "from scratch"
         self.log(f"training {what}: {len(samples)} samples, {model.steps} steps, {origin}")
         state = None if start is None else start.model.state_dict()
-        return train_model(
+        trained = train_model(
             samples, model, val=self.val, init_state=state, show_progress_bar=self.bars
         )
+        if model.mix_human_share:
+            self.log(
+                f"{what}: the labels' size mix gave human share {trained.config.human_share:g}"
+            )
+        return trained
 
     def train_baseline(self) -> tuple[TrainResult, AugmentChoice | None]:
         """Arm A's model; with ``augment_choices``, one per policy, keeping the one of the
