@@ -300,7 +300,7 @@ def test_durations_and_statuses_read_as_words(page: Any) -> None:
 def test_round_settings_add_peer_maps_with_auto_unless_the_json_names_a_policy(
     page: Any,
 ) -> None:
-    plain, peer, kept, own, bad = run(
+    plain, peer, kept, own, said, bad = run(
         page,
         "round_settings.js",
         """
@@ -309,16 +309,35 @@ def test_round_settings_add_peer_maps_with_auto_unless_the_json_names_a_policy(
         return [m.roundSettings('', false),
                 m.roundSettings('{"model": {"steps": 30}, "threshold": 0.8}', true),
                 m.roundSettings('{"model": {"steps": 30}}', false),
-                m.roundSettings('{"model": {"machine_augment": "same"}}', true), bad];
+                m.roundSettings('{"model": {"machine_augment": "same"}}', true),
+                m.roundSettings('{"peer_maps": true}', false), bad];
         """,
     )
-    assert plain == {}
+    # unticked turns them off: the server's default under "auto" is on
+    assert plain == {"peer_maps": False}
     assert peer == {
         "model": {"machine_augment": "auto", "steps": 30},
         "threshold": 0.8,
         "peer_maps": True,
     }
-    assert kept == {"model": {"steps": 30}}
+    assert kept == {"model": {"steps": 30}, "peer_maps": False}
     # a policy the JSON names is kept: the server then says why peer maps need "auto"
     assert own == {"model": {"machine_augment": "same"}, "peer_maps": True}
+    # and so is the JSON's own word on peer maps
+    assert said == {"peer_maps": True}
     assert bad == "SyntaxError"
+
+
+def test_the_peer_maps_box_starts_ticked_where_the_project_trains_under_auto(
+    page: Any,
+) -> None:
+    ticked = run(
+        page,
+        "round_settings.js",
+        """
+        return [undefined, {}, {steps: 30}, {machine_augment: "auto"},
+                {machine_augment: "same"}, {machine_augment: "strong_all"}]
+          .map((settings) => m.peerMapsByDefault(settings));
+        """,
+    )
+    assert ticked == [True, True, True, True, False, False]

@@ -30,7 +30,9 @@ UNLABELED = 3
 def test_peer_maps_without_auto_are_422_and_start_nothing(
     runtime: Runtime, client: TestClient
 ) -> None:
-    project = create_project(client, class_names=["polyp"], model_settings={"steps": 4})
+    project = create_project(
+        client, class_names=["polyp"], model_settings={"steps": 4, "machine_augment": "same"}
+    )
     url = f"/api/v1/projects/{project['id']}/rounds"
     response = client.post(url, json={"peer_maps": True})
     assert response.status_code == 422, response.text

@@ -9,11 +9,13 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import Membership, Project, User
 from app.schemas import ClassKnowledgeSchema, ProjectCreate
-from app.services.model_settings import check_model_settings
+from app.services.model_settings import check_model_settings, with_service_defaults
 
 
 def create_project(*, session: Session, data: ProjectCreate) -> Project:
-    check_model_settings({"num_classes": len(data.class_names), **data.model_settings})
+    check_model_settings(
+        with_service_defaults({"num_classes": len(data.class_names), **data.model_settings})
+    )
     knowledge = {
         name: data.knowledge.get(name, ClassKnowledgeSchema()).model_dump()
         for name in data.class_names

@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { Errors, html, Notice, ProgressBar, useErrors, useLoad } from "../components.js";
 import { duration, percent } from "../format.js";
 import { href } from "../router.js";
-import { roundSettings } from "../round_settings.js";
+import { peerMapsByDefault, roundSettings } from "../round_settings.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const POLL_MS = 1000;
@@ -40,9 +40,9 @@ function RoundCard({ round, admin, onCancel }) {
   </div>`;
 }
 
-function StartRound({ onStart, busy }) {
+function StartRound({ onStart, busy, modelSettings }) {
   const [text, setText] = useState("");
-  const [peerMaps, setPeerMaps] = useState(false);
+  const [peerMaps, setPeerMaps] = useState(() => peerMapsByDefault(modelSettings));
   const [problem, setProblem] = useState("");
   const start = () => {
     let settings = {};
@@ -57,7 +57,7 @@ function StartRound({ onStart, busy }) {
   };
   return html`<div class="card">
     <button class="primary" disabled=${busy} onClick=${start}>Start round</button>
-    <label class="option" title="Trains the model under both perturbation policies (twice the training time) and matches every image against the mean of the two models' maps: a region one model is sure of and the other rejects no longer scores near 1.">
+    <label class="option" title="Trains the model under both perturbation policies (twice the training time) and matches every image against the mean of the two models' maps: a region one model is sure of and the other rejects no longer scores near 1. Ticked to begin with where the project trains under the perturbation 'auto', the default.">
       <input type="checkbox" name="peer-maps" checked=${peerMaps}
         onChange=${(e) => setPeerMaps(e.target.checked)} />
       Peer maps: match against both perturbation models
@@ -120,7 +120,8 @@ export function ProjectScreen({ projectId }) {
         onCancel=${() => act(() => api.cancelRound(projectId, latest.number),
           `Asked round ${latest.number} to stop.`)} />`
       : html`<p class="note">No round yet.</p>`}
-    ${admin && !running && html`<${StartRound} busy=${busy} onStart=${(settings) =>
+    ${admin && !running && html`<${StartRound} busy=${busy}
+      modelSettings=${project.model_settings} onStart=${(settings) =>
       act(() => api.startRound(projectId, settings), "Round started.")} />`}
   </section>`;
 }
