@@ -15,7 +15,11 @@ class RoundCreate(BaseModel):
 
     model: dict[str, Any] = Field(
         default_factory=dict,
-        description="Segmentation model settings, e.g. {'steps': 600, 'input_size': 256}",
+        description=(
+            "Segmentation model settings over the project's, e.g. {'steps': 600, "
+            "'input_size': 256}; where neither names them, machine_augment 'auto' and "
+            "mix_human_share 0.5"
+        ),
     )
     proposals: dict[str, Any] = Field(
         default_factory=dict, description="Proposal settings, e.g. {'source': 'offline'}"
@@ -29,7 +33,8 @@ class RoundCreate(BaseModel):
             "Match against the mean of the probability maps of every model that model setting "
             "machine_augment 'auto' trains (one per perturbation policy), not the chosen "
             "model's alone: a region one model is sure of and the other rejects no longer "
-            "matches near 1. Default (null): on under machine_augment 'auto', off otherwise; "
+            "matches near 1. Default (null): on under machine_augment 'auto' (the service's "
+            "default where the project and round name no policy), off otherwise; "
             "true under another policy is refused. Needs validation labels (5 or more human "
             "labels) to have a second model; costs one more prediction per image."
         ),
