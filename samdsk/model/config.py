@@ -28,6 +28,9 @@ _INT_FIELDS = (
     "min_val_for_selection",
 )
 _POSITIVE_INT_FIELDS = ("num_classes", "steps", "batch_size", "val_every")
+# Settings that fix the human share of a batch themselves, which mix_human_share (a share it
+# chooses per training) may not be beside.
+FIXED_SHARE_SETTINGS = ("human_share", "keep_empty_share")
 _FLOAT_FIELDS = ("lr", "weight_decay", "machine_label_weight", "human_share", "mix_human_share")
 MACHINE_AUGMENTATIONS = ("same", "strong", "strong_all")
 # not a policy but a choice between policies, made on validation Dice (samdsk.augment_choice)
@@ -124,7 +127,7 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be a bool; got {getattr(self, name)!r}")
         if self.keep_empty_share and self.human_share:
             raise ConfigError("keep_empty_share cannot be combined with human_share > 0")
-        if self.mix_human_share and (self.human_share or self.keep_empty_share):
+        if self.mix_human_share and any(getattr(self, name) for name in FIXED_SHARE_SETTINGS):
             raise ConfigError(
                 "mix_human_share chooses the human share itself; "
                 "it cannot be combined with human_share > 0 or keep_empty_share"
