@@ -342,19 +342,28 @@ def _proposal_source(
 ) -> tuple[ProposalSource, ProposalCache | None]:
     from samdsk.proposals import ProposalCache, build_proposal_source
 
+    # A checkpoint alone means SAM, as in the service: it is never silently left unused.
+    name = args.proposals or ("sam" if args.sam_checkpoint is not None else "offline")
     options: dict[str, object] = {}
-    if args.proposals in ("sam", "sam_fast"):
+    if name in ("sam", "sam_fast"):
         if args.sam_checkpoint is None:
-            raise ConfigError(
-                f"--proposals {args.proposals} needs --sam-checkpoint PATH (a SAM weight file)"
-            )
+            raise ConfigError(f"--proposals {name} needs --sam-checkpoint PATH (a SAM weight file)")
         options = {
             "checkpoint": args.sam_checkpoint,
             "model_type": args.sam_model,
             "device": args.proposal_device,
+            "points_per_side": args.points_per_side,
         }
-    source = build_proposal_source(args.proposals, **options)
-    if args.proposals == "offline":
+    elif args.sam_checkpoint is not None:
+        raise ConfigError("--sam-checkpoint selects SAM weights; --proposals offline uses none")
+    fast_only = {"precision": args.sam_precision, "embedding_cache": args.embedding_cache}
+    given = sorted(f"--{key.replace('_', '-')}" for key, value in fast_only.items() if value)
+    if name == "sam_fast":
+        options.update({key: value for key, value in fast_only.items() if value})
+    elif given:
+        raise ConfigError(f"{', '.join(given)} apply to --proposals sam_fast only")
+    source = build_proposal_source(name, **options)
+    if name == "offline":
         print("=" * 72)
         print("WARNING: OFFLINE PROPOSALS (no SAM): " + source.describe())
         print("=" * 72)
@@ -435,12 +444,30 @@ def _add_proposal_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--proposals",
         choices=("offline", "sam", "sam_fast"),
-        default="offline",
-        help="sam_fast: SAM's masks from the batched engine (bench/RESULTS.md)",
+        help="default: sam with --sam-checkpoint, else offline; sam_fast: SAM's masks from the "
+        "batched engine (bench/RESULTS.md)",
     )
-    group.add_argument("--sam-checkpoint", type=Path, help="SAM weight file (for --proposals sam)")
+    group.add_argument(
+        "--sam-checkpoint", type=Path, help="SAM weight file (for --proposals sam or sam_fast)"
+    )
     group.add_argument("--sam-model", default="vit_b", help="SAM model type: vit_b, vit_l, vit_h")
     group.add_argument("--proposal-device", default="auto", help="device of SAM")
+    group.add_argument(
+        "--points-per-side",
+        type=positive,
+        default=32,
+        help="SAM's prompt grid (the paper's 32 x 32; more finds smaller regions, slower)",
+    )
+    group.add_argument(
+        "--sam-precision",
+        choices=("auto", "bf16", "fp32"),
+        help="sam_fast: the image encoder's precision (auto: bf16 on CUDA, fp32 elsewhere)",
+    )
+    group.add_argument(
+        "--embedding-cache",
+        type=Path,
+        help="sam_fast: folder keeping each image's SAM embedding, so re-runs do not re-encode",
+    )
     group.add_argument(
         "--cache", type=Path, help="folder to cache proposals in (experiment: OUT/proposal_cache)"
     )

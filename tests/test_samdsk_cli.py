@@ -48,11 +48,70 @@ def test_propose_with_a_sam_checkpoint_names_the_source_and_weights(
     out = tmp_path / "proposals.png"
     base = ["propose", str(real_pair[0]), "--size", "64", "--out", str(out), "--proposals", source]
     sam = ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny", "--proposal-device", "cpu"]
-    assert main([*base, *sam]) == 0
+    assert main([*base, *sam, "--points-per-side", "4"]) == 0
     printed = capsys.readouterr().out
     assert str(weights) in printed and "OFFLINE" not in printed
     assert _png_size(out)[0] > 0
     assert main(base) == 1  # no checkpoint: a clear error
+
+
+def test_a_sam_checkpoint_alone_means_sam_and_is_never_dropped(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth")
+    out = tmp_path / "proposals.png"
+    base = ["propose", str(real_pair[0]), "--size", "64", "--out", str(out)]
+    sam = ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny", "--proposal-device", "cpu"]
+    sam += ["--points-per-side", "4"]
+    assert main([*base, *sam]) == 0
+    printed = capsys.readouterr().out
+    assert "proposals: sam vit_tiny from" in printed and "OFFLINE" not in printed
+    # weights given beside the offline source, or fast-engine options beside the reference
+    # generator, are an error rather than silently unused
+    assert main([*base, *sam, "--proposals", "offline"]) == 1
+    assert "--proposals offline uses none" in capsys.readouterr().err
+    cache = tmp_path / "embeddings"
+    assert main([*base, *sam, "--embedding-cache", str(cache)]) == 1
+    assert "apply to --proposals sam_fast only" in capsys.readouterr().err
+    assert not cache.exists()
+
+
+def test_sam_fast_keeps_embeddings_where_asked_and_reuses_them(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", logit_scale=30.0)
+    cache = tmp_path / "embeddings"
+    argv = ["propose", str(real_pair[0]), "--size", "64", "--proposals", "sam_fast"]
+    argv += ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny"]
+    argv += ["--proposal-device", "cpu", "--sam-precision", "fp32", "--points-per-side", "4"]
+    argv += ["--embedding-cache", str(cache)]
+    assert main([*argv, "--out", str(tmp_path / "first.png")]) == 0
+    first = capsys.readouterr().out
+    stored = sorted(cache.rglob("*.npz"))
+    assert len(stored) == 1 and "fp32 on cpu" in first
+    modified = stored[0].stat().st_mtime_ns
+    assert main([*argv, "--out", str(tmp_path / "second.png")]) == 0
+    second = capsys.readouterr().out
+    assert sorted(cache.rglob("*.npz")) == stored and stored[0].stat().st_mtime_ns == modified
+    count = [line for line in first.splitlines() if "proposals" in line and "sam_fast" not in line]
+    assert count == [line for line in second.splitlines() if line in count]
+
+
+def test_match_with_sam_proposals_from_a_checkpoint(
+    real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", logit_scale=30.0, bias_std=2.0)
+    truth = np.asarray(Image.open(real_pair[1]).convert("L"), dtype=np.float32) / 255.0
+    probability = tmp_path / "probability.png"
+    Image.fromarray((truth * 200 + 25).astype(np.uint8)).save(probability)
+    out = tmp_path / "match.png"
+    argv = ["match", str(real_pair[0]), "--probability", str(probability), "--size", "64"]
+    argv += ["--knowledge", "0:1:0.0:1.0", "--out", str(out)]
+    argv += ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny"]
+    assert main([*argv, "--proposal-device", "cpu", "--points-per-side", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "proposals: sam vit_tiny from" in printed and "match score" in printed
+    assert _png_size(out)[0] > 0
 
 
 def _match_score(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from PIL import Image
 
 from samdsk.cli import build_parser
 from samdsk.errors import ConfigError
-from samdsk.imageio import read_image
+from samdsk.imageio import hash_array, read_image
 from samdsk.knowledge import ClassKnowledge
 from samdsk.model import ModelConfig
-from samdsk.proposals import OfflineProposalSource, ProposalCache
+from samdsk.proposals import FastSamProposalSource, OfflineProposalSource, ProposalCache
 from samdsk.proposals.parallel import propose_many
 from samdsk.rounds import RoundConfig, propose_all
 from samdsk.types import Proposals
+from tests.tiny_sam import save_tiny_sam
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -116,6 +118,29 @@ def test_sam_sources_stay_in_this_process(
     assert source.callers == {threading.get_ident()}
     assert "4 workers ignored" in caplog.text
     _same(found, propose_many(source.inner, None, images))
+
+
+def test_the_fast_engine_gets_the_caches_misses_a_batch_at_a_time(
+    images: list[np.ndarray], tmp_path: Path
+) -> None:
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", logit_scale=30.0, bias_std=2.0)
+    source = FastSamProposalSource(
+        weights, "vit_tiny", device="cpu", points_per_side=4, image_batch=3
+    )
+    batches: list[int] = []
+    propose_batch = source.propose_batch
+
+    def counted(chunk: Sequence[np.ndarray]) -> list[Proposals]:
+        batches.append(len(chunk))
+        return propose_batch(chunk)
+
+    object.__setattr__(source, "propose_batch", counted)
+    cache = ProposalCache(tmp_path / "cache")
+    cache.put(hash_array(images[1]), source, source.propose(images[1]))
+    found = propose_many(source, cache, images, workers=2)
+    assert batches == [2, 1]  # images 0 and 2, then 3: image 1 came from the cache
+    _same(found, [source.propose(image) for image in images])
+    assert propose_many(source, cache, images) and batches == [2, 1]  # all cached now
 
 
 def test_round_proposals_use_the_configured_workers(images: list[np.ndarray]) -> None:

@@ -10,12 +10,17 @@ from app.errors import Conflict, NotFound
 from app.models import Membership, Project, User
 from app.schemas import ClassKnowledgeSchema, ProjectCreate
 from app.services.model_settings import check_model_settings, with_service_defaults
+from app.services.proposal_settings import check_client_proposal_settings
+from app.settings import Settings
 
 
-def create_project(*, session: Session, data: ProjectCreate) -> Project:
+def create_project(*, session: Session, settings: Settings, data: ProjectCreate) -> Project:
+    """A new project; InvalidInput (422) for model or proposal settings that a round could
+    not run with on this server, Conflict (409) for a name in use."""
     check_model_settings(
         with_service_defaults({"num_classes": len(data.class_names), **data.model_settings})
     )
+    check_client_proposal_settings(settings, data.proposal_settings)
     knowledge = {
         name: data.knowledge.get(name, ClassKnowledgeSchema()).model_dump()
         for name in data.class_names

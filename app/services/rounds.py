@@ -12,6 +12,8 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Job, JobStatus, Project, Round, RoundStatus, User, utcnow
 from app.services.jobs import create_job
 from app.services.model_settings import check_model_settings, round_model_settings
+from app.services.proposal_settings import check_client_proposal_settings
+from app.settings import Settings
 from samdsk.model.config import AUTO_AUGMENT
 
 ACTIVE = (RoundStatus.QUEUED, RoundStatus.RUNNING)
@@ -29,13 +31,22 @@ def active_round(*, session: Session, project: Project) -> Round | None:
 
 
 def start_round(
-    *, session: Session, project: Project, user: User, settings: dict[str, Any]
+    *,
+    session: Session,
+    project: Project,
+    user: User,
+    settings: dict[str, Any],
+    server: Settings,
 ) -> tuple[Round, Job]:
-    """Create round n+1 and its job; 409 while another round of the project is active."""
+    """Create round n+1 and its job; 409 while another round of the project is active, 422
+    for model or proposal settings it could not run with on this server."""
     running = active_round(session=session, project=project)
     if running is not None:
         raise Conflict(f"round {running.number} of this project is still {running.status.value}")
     model = check_model_settings(round_model_settings(project, settings.get("model", {})))
+    check_client_proposal_settings(
+        server, settings.get("proposals", {}), stored=project.proposal_settings
+    )
     if settings.get("peer_maps") is True and model.machine_augment != AUTO_AUGMENT:
         raise InvalidInput(
             "peer_maps averages the models that model setting machine_augment 'auto' trains "

@@ -4,7 +4,8 @@ Classical (offline) proposals cost about 0.3 s per image at 128 px and 0.9-1.2 s
 single-threaded (``bench/matching.py``), so a pool of hundreds of unlabelled images is the
 longest stage of a round on a many-core machine unless the images are spread over processes. SAM
 sources hold one model on one device and batch prompts themselves: they always run in this
-process, and a worker count has no effect on them.
+process, and a worker count has no effect on them; the fast engine ("sam_fast") also gets the
+images a batch at a time, so its image encoder runs on several at once.
 
 Workers are started with "spawn": a forked child of a process whose torch or OpenMP threads
 are running can deadlock. Results come back in the order of the images, so a run gives the
@@ -21,6 +22,7 @@ from itertools import repeat
 
 import numpy as np
 
+from samdsk.imageio import hash_array
 from samdsk.proposals.cache import ProposalCache
 from samdsk.proposals.registry import ProposalSource
 from samdsk.types import Proposals
@@ -61,6 +63,10 @@ def _iterate(
     if processes > 1 and source.name not in CPU_SOURCES:
         logger.info("%s proposals run in one process; %d workers ignored", source.name, workers)
         processes = 1
+    batched = getattr(source, "propose_batch", None)
+    if processes <= 1 and batched is not None:
+        yield from _batched(source, batched, cache, images)
+        return
     if processes <= 1:
         for image in images:
             yield propose_one(source, cache, image)
@@ -68,6 +74,35 @@ def _iterate(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         yield from pool.map(propose_one, repeat(source), repeat(cache), images)
+
+
+def _batched(
+    source: ProposalSource,
+    propose_batch: Callable[[Sequence[np.ndarray]], list[Proposals]],
+    cache: ProposalCache | None,
+    images: Sequence[np.ndarray],
+) -> Iterator[Proposals]:
+    """A batching source (the fast SAM engine) gets the cache's misses ``image_batch`` at a
+    time, so its encoder runs on several images at once; results still come in order."""
+    size = max(1, int(getattr(source, "image_batch", 1)))
+    for start in range(0, len(images), size):
+        chunk = images[start : start + size]
+        hashes = [hash_array(image) for image in chunk]
+        found: list[Proposals | None] = [None] * len(chunk)
+        if cache is not None:
+            for index, (image, image_hash) in enumerate(zip(chunk, hashes, strict=True)):
+                stored = cache.get(image_hash, source)
+                if stored is not None and stored.masks.shape[1:] == image.shape[:2]:
+                    found[index] = stored
+        missing = [index for index, proposals in enumerate(found) if proposals is None]
+        computed = propose_batch([chunk[index] for index in missing]) if missing else []
+        for index, proposals in zip(missing, computed, strict=True):
+            found[index] = proposals
+            if cache is not None:
+                cache.put(hashes[index], source, proposals)
+        for result in found:
+            assert result is not None
+            yield result
 
 
 def propose_one(

@@ -18,6 +18,7 @@ from app.models import Image, Job, JobStatus, Project, Round
 from app.runtime import Runtime
 from app.services.dispatch import dispatch_jobs
 from app.services.jobs import FINISHED, create_job
+from app.services.proposal_settings import resolve_proposal_settings
 from samdsk.proposals import ProposalSource, build_proposal_source
 from samdsk.types import Proposals
 from workers.rounds.data import load_rgb
@@ -29,14 +30,9 @@ PROPOSALS_KIND = "proposals"
 def proposal_settings(
     runtime: Runtime, project: Project, overrides: dict[str, Any]
 ) -> dict[str, Any]:
-    """The proposal source of a round: SAM when a checkpoint is configured, else offline."""
-    settings = {**project.proposal_settings, **overrides}
-    if "source" not in settings:
-        settings["source"] = "sam" if runtime.settings.sam_checkpoint else "offline"
-    if settings["source"] == "sam":
-        settings.setdefault("checkpoint", str(runtime.settings.sam_checkpoint or ""))
-        settings.setdefault("model_type", runtime.settings.sam_model)
-    return settings
+    """The proposal source of a round: SAM when a checkpoint is configured, else offline;
+    a SAM source ("sam" or "sam_fast") runs the server's checkpoint."""
+    return resolve_proposal_settings(runtime.settings, project.proposal_settings, overrides)
 
 
 @lru_cache(maxsize=4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import CurrentUser, PaginationDep, ProjectViewer, SessionDep
+from app.api.deps import CurrentUser, PaginationDep, ProjectViewer, RuntimeDep, SessionDep
 from app.models import Project, Role
 from app.schemas import Page, ProjectCreate, ProjectPublic
 from app.services import projects as service
@@ -15,9 +15,11 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectPublic)
-def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> ProjectPublic:
+def create_project(
+    body: ProjectCreate, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+) -> ProjectPublic:
     """Create a project; its creator becomes its first admin."""
-    project = service.create_project(session=session, data=body)
+    project = service.create_project(session=session, settings=runtime.settings, data=body)
     set_role(session=session, project=project, user=user, role=Role.ADMIN)
     record(
         session=session,

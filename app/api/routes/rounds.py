@@ -33,7 +33,11 @@ def start_round(
 ) -> RoundPublic:
     """Start the next round; 409 while another round of the project is queued or running."""
     round_, job = service.start_round(
-        session=session, project=project, user=user, settings=body.model_dump()
+        session=session,
+        project=project,
+        user=user,
+        settings=body.model_dump(),
+        server=runtime.settings,
     )
     record(
         session=session,

@@ -1,0 +1,119 @@
+"""Proposal settings are checked where a client gives them (a project, a round): an unknown
+source or setting, a value out of range, a SAM source on a server without a checkpoint, or a
+setting only the server may choose (a file path) is a 422 that creates nothing. A SAM source,
+reference or fast, runs the server's checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.models import Image, Project, Round
+from app.runtime import Runtime
+from tests.tiny_sam import save_tiny_sam
+from tests.uploads import create_project, real_image, upload
+from workers.rounds.proposals import proposal_settings, proposals_for
+
+
+def _count(runtime: Runtime, model: type[Project] | type[Round]) -> int:
+    with runtime.session_factory() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _configure_tiny_sam(runtime: Runtime, tmp_path: Path) -> Path:
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", logit_scale=30.0)
+    runtime.settings.sam_checkpoint = weights
+    runtime.settings.sam_model = "vit_tiny"
+    return weights
+
+
+BAD_WITHOUT_SAM: list[tuple[dict[str, Any], str]] = [
+    ({"source": "sam2"}, "unknown proposal source 'sam2'"),
+    ({"source": 3}, "must be a name"),
+    ({"source": "offline", "max_proposal": 50}, "max_proposal"),
+    ({"source": "offline", "min_area": "small"}, "must be numbers"),
+    ({"source": "sam"}, "none is configured on this server"),
+    ({"source": "sam_fast"}, "none is configured on this server"),
+    ({"source": "offline", "checkpoint": "/etc/passwd"}, "the server's to set"),
+    ({"model_type": "vit_h"}, "the server's to set"),
+]
+
+
+@pytest.mark.parametrize(("proposals", "message"), BAD_WITHOUT_SAM)
+def test_a_project_with_proposal_settings_it_cannot_run_is_422_and_not_created(
+    runtime: Runtime, client: TestClient, proposals: dict[str, Any], message: str
+) -> None:
+    response = client.post(
+        "/api/v1/projects", json={"name": "polyps", "proposal_settings": proposals}
+    )
+    assert response.status_code == 422, response.text
+    assert message in response.text
+    assert _count(runtime, Project) == 0
+
+
+BAD_WITH_SAM: list[tuple[dict[str, Any], str]] = [
+    ({"source": "sam", "pred_iou_thresh": 1.5}, "pred_iou_thresh must lie in [0, 1]"),
+    ({"source": "sam_fast", "points_per_side": 0}, "points_per_side must be an integer >= 1"),
+    ({"source": "sam_fast", "precision": "fp8"}, "unknown precision 'fp8'"),
+    ({"source": "sam", "precision": "bf16"}, "unknown setting(s) ['precision']"),
+    ({"source": "sam_fast", "embedding_cache": "/tmp/x"}, "the server's to set"),
+]
+
+
+@pytest.mark.parametrize(("proposals", "message"), BAD_WITH_SAM)
+def test_a_round_with_bad_sam_settings_is_422_and_starts_nothing(
+    runtime: Runtime,
+    client: TestClient,
+    tmp_path: Path,
+    proposals: dict[str, Any],
+    message: str,
+) -> None:
+    _configure_tiny_sam(runtime, tmp_path)
+    project = create_project(client, class_names=["polyp"])
+    response = client.post(
+        f"/api/v1/projects/{project['id']}/rounds", json={"proposals": proposals}
+    )
+    assert response.status_code == 422, response.text
+    assert message in response.text
+    assert _count(runtime, Round) == 0
+
+
+def test_a_round_over_a_projects_sam_source_is_refused_once_the_checkpoint_is_gone(
+    runtime: Runtime, client: TestClient, tmp_path: Path
+) -> None:
+    _configure_tiny_sam(runtime, tmp_path)
+    project = create_project(client, class_names=["polyp"], proposal_settings={"source": "sam"})
+    runtime.settings.sam_checkpoint = None  # the server restarted without one
+    response = client.post(f"/api/v1/projects/{project['id']}/rounds", json={})
+    assert response.status_code == 422 and "none is configured" in response.text
+    assert _count(runtime, Round) == 0
+    # a round may choose the offline source instead
+    offline = {"proposals": {"source": "offline"}}
+    assert client.post(f"/api/v1/projects/{project['id']}/rounds", json=offline).status_code == 201
+
+
+@pytest.mark.parametrize("source", ["sam", "sam_fast"])
+def test_a_sam_source_runs_the_servers_checkpoint(
+    runtime: Runtime, client: TestClient, tmp_path: Path, source: str
+) -> None:
+    weights = _configure_tiny_sam(runtime, tmp_path)
+    project = create_project(
+        client,
+        class_names=["polyp"],
+        proposal_settings={"source": source, "points_per_side": 4},
+    )
+    upload(client, project["id"], real_image("kvasir_seg", 0)[0])
+    with runtime.session_factory() as session:
+        stored = session.get(Project, project["id"])
+        image = session.scalars(select(Image)).one()
+        session.expunge_all()
+    assert stored is not None
+    settings = proposal_settings(runtime, stored, {})
+    assert settings["checkpoint"] == str(weights) and settings["model_type"] == "vit_tiny"
+    proposals = proposals_for(runtime, image, settings)
+    assert proposals.source == source
+    assert proposals.masks.shape[1:] == (image.height, image.width)

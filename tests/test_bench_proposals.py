@@ -1,0 +1,46 @@
+"""bench/proposals.py runs the reference generator and the fast engine side by side on the
+tiny model and writes their rates and agreement: the CPU path of the GPU benchmark."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KVASIR = ROOT.parent / "shared" / "data" / "kvasir_seg" / "images"
+
+
+def _bench() -> ModuleType:
+    path = ROOT / "bench" / "proposals.py"
+    spec = importlib.util.spec_from_file_location("bench_proposals", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_times_both_and_finds_them_in_agreement(tmp_path: Path) -> None:
+    if not KVASIR.is_dir():
+        pytest.skip(f"real data not found at {KVASIR}")
+    out = tmp_path / "proposals.json"
+    argv = ["--models", "vit_tiny", "--size", "64", "--images", "2", "--device", "cpu"]
+    argv += ["--points-per-side", "4", "--agreement-points", "4", "--agreement-images", "1"]
+    assert _bench().main([*argv, "--logit-scale", "30", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["device"] == "cpu" and report["images"] == 2
+    (result,) = report["results"]
+    assert result["model"] == "vit_tiny" and result["engine_precision"] == "fp32"
+    assert result["reference_images_per_s"] > 0 and result["engine_images_per_s"] > 0
+    assert result["reference_peak_gpu_mib"] is None  # no GPU memory to report on the CPU
+    prefilter = result["prefilter"]
+    # one agreement image, 4 x 4 prompts, 3 masks per prompt
+    assert prefilter["pass"] and prefilter["masks"] == 4 * 4 * 3
+    assert prefilter["predicted_iou"]["abs_diff_max"] <= 1e-5
+    permissive = result["permissive_agreement"]
+    assert permissive["pass"] and permissive["reference_masks"] > 0
+    assert permissive["engine_masks"] == permissive["reference_masks"]
+    assert permissive["best_iou_median"] >= 0.98
