@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 
 import samdsk.experiment
+import samdsk.rounds
 from samdsk.cli import build_parser, model_config
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
 from samdsk.errors import ConfigError
-from samdsk.experiment import ExperimentConfig, run_experiment
+from samdsk.experiment import ExperimentConfig, load_experiment_data, run_experiment
 from samdsk.experiment_outputs import write_outputs
 from samdsk.experiment_report import json_ready
 from samdsk.knowledge import PRESETS
@@ -304,3 +305,67 @@ def test_sizing_the_budget_runs_only_a_and_d_and_reports_their_gap(tmp_path: Pat
     assert report["settings"]["arms"] == ["A", "D"]
     assert (tmp_path / "out" / "test_dice.png").is_file()
     assert not (tmp_path / "out" / "match_scores.png").exists()
+
+
+def test_later_rounds_train_on_every_earlier_rounds_labels_and_b_keeps_pace(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Two rounds that each accept two labels: round 2 matches with round 1's model, trains
+    on both rounds' labels, and B adds as many of its own per round."""
+    config = _tiny_experiment(
+        _write_folder(tmp_path / "data", 12),
+        labeled_fraction=0.4,
+        rounds=2,
+        size=48,
+        threshold=0.0,  # every constructed annotation passes; max_new_per_round bounds them
+        max_new_per_round=2,
+        arms=("A", "B", "C"),
+    )
+    trainings = record_trainings(monkeypatch)
+    in_rounds: list[int] = []  # machine labels of each training inside samdsk.rounds (C's)
+    real = samdsk.rounds.train_model
+
+    def recording(samples: Any, model: ModelConfig, **kwargs: Any) -> TrainResult:
+        in_rounds.append(sum(sample.machine for sample in samples))
+        return real(samples, model, **kwargs)
+
+    monkeypatch.setattr(samdsk.rounds, "train_model", recording)
+    report = write_outputs(run_experiment(config, build_proposal_source("offline")), tmp_path)
+    rows = {arm: report["arms"][arm]["rounds"] for arm in ("A", "B", "C")}
+    counts = {
+        arm: [(r["round"], r["human_labels"], r["machine_labels"], r["added"]) for r in arm_rows]
+        for arm, arm_rows in rows.items()
+    }
+    assert counts["C"] == [(0, 3, 0, 0), (1, 3, 2, 2), (2, 3, 4, 2)]
+    assert counts["B"] == counts["C"]
+    assert counts["A"] == [(0, 3, 0, 0)]
+    accepted = [set(r["accepted"]) for r in report["samdsk_rounds"]]
+    assert [len(a) for a in accepted] == [2, 2] and not accepted[0] & accepted[1]
+    assert accepted[0] | accepted[1] <= set(report["split"]["unlabeled"])
+    # round 2 scored only what round 1 left, with round 1's model
+    assert rows["C"][2]["scored"] == len(report["split"]["unlabeled"]) - 2
+    # C's round-1 model is trained inside the rounds (its maps choose round 2's labels); in
+    # the experiment: A, C after round 2, then B after rounds 1 and 2
+    assert in_rounds == [2]
+    assert [sum(s.machine for s in t.samples) for t in trainings] == [0, 4, 2, 4]
+    with (tmp_path / "rounds_samdsk.csv").open() as handle:
+        assert [row["round"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
+
+
+def test_a_separate_test_folder_replaces_the_split_and_split_csv(tmp_path: Path) -> None:
+    """--test DIR: every image of --data forms the pool (its split.csv, test rows included,
+    is not read) and the test images are DIR's."""
+    split_map = {f"img{i:02d}": "train" if i < 6 else "test" for i in range(10)}
+    data = _write_folder(tmp_path / "data", 10, split_map)
+    test = _write_folder(tmp_path / "test", 3)
+    args = build_parser().parse_args(
+        ["experiment", "--data", str(data), "--test", str(test), "--out", "o"]
+    )
+    assert args.test == test
+    loaded = load_experiment_data(_tiny_experiment(data, test=test, labeled_fraction=0.3, size=24))
+    assert loaded.split.source == "separate test folder" and loaded.split.test == ()
+    assert loaded.split.pool == tuple(f"img{i:02d}" for i in range(10))
+    assert len(loaded.test) == 3 and loaded.test[0].image.shape == (20, 24, 3)
+    empty = _write_folder(tmp_path / "empty", 0)
+    with pytest.raises(DatasetError):
+        load_experiment_data(_tiny_experiment(data, test=empty, labeled_fraction=0.3, size=24))
