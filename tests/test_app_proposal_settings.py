@@ -86,14 +86,21 @@ def test_a_round_over_a_projects_sam_source_is_refused_once_the_checkpoint_is_go
     runtime: Runtime, client: TestClient, tmp_path: Path
 ) -> None:
     _configure_tiny_sam(runtime, tmp_path)
-    project = create_project(client, class_names=["polyp"], proposal_settings={"source": "sam"})
+    project = create_project(
+        client, class_names=["polyp"], proposal_settings={"source": "sam", "points_per_side": 4}
+    )
     runtime.settings.sam_checkpoint = None  # the server restarted without one
     response = client.post(f"/api/v1/projects/{project['id']}/rounds", json={})
     assert response.status_code == 422 and "none is configured" in response.text
     assert _count(runtime, Round) == 0
-    # a round may choose the offline source instead
+    # a round may choose the offline source instead: the project's SAM settings do not follow
     offline = {"proposals": {"source": "offline"}}
-    assert client.post(f"/api/v1/projects/{project['id']}/rounds", json=offline).status_code == 201
+    started = client.post(f"/api/v1/projects/{project['id']}/rounds", json=offline)
+    assert started.status_code == 201, started.text
+    with runtime.session_factory() as session:
+        stored = session.get(Project, project["id"])
+        assert stored is not None
+        assert proposal_settings(runtime, stored, offline["proposals"]) == {"source": "offline"}
 
 
 @pytest.mark.parametrize("source", ["sam", "sam_fast"])

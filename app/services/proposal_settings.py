@@ -25,12 +25,23 @@ def default_source(settings: Settings) -> str:
     return "sam" if settings.sam_checkpoint else "offline"
 
 
+def merge_proposal_settings(
+    project_settings: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The project's settings overridden by a round's; a round that names another source than
+    the project's starts from its own alone (one source's settings mean nothing to another)."""
+    source = overrides.get("source")
+    if source is not None and source != project_settings.get("source"):
+        return dict(overrides)
+    return {**project_settings, **overrides}
+
+
 def resolve_proposal_settings(
     settings: Settings, project_settings: Mapping[str, Any], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A round's proposal settings: the project's, overridden by the round's, with the
-    default source and, for a SAM source, the server's checkpoint and model type."""
-    resolved = {**project_settings, **overrides}
+    """A round's proposal settings (``merge_proposal_settings``), with the default source
+    and, for a SAM source, the server's checkpoint and model type."""
+    resolved = merge_proposal_settings(project_settings, overrides)
     resolved.setdefault("source", default_source(settings))
     if resolved["source"] in SAM_SOURCES:
         resolved.setdefault("checkpoint", str(settings.sam_checkpoint or ""))
@@ -50,7 +61,7 @@ def check_client_proposal_settings(
             f"proposal settings {server_only} are the server's to set (SAMDSK_SAM_CHECKPOINT, "
             "SAMDSK_SAM_MODEL), not a request's"
         )
-    merged = {**(stored or {}), **given}
+    merged = merge_proposal_settings(stored or {}, given)
     source = merged.pop("source", default_source(settings))
     if not isinstance(source, str):
         raise InvalidInput(f"proposal source must be a name; got {source!r}")
