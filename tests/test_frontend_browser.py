@@ -338,6 +338,11 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
         assert api.post(labels, files={"file": ("m.png", mask.read_bytes())}).status_code == 201
     page = open_page(browser, server, "admin", ADMIN_PASSWORD)
     page.goto(f"{server.base}/#/projects/{project_id}")
+    # before a round starts the page says which proposals this server makes, offline ones
+    # as a warning
+    page.wait_for_selector(".server-sources.warning")
+    assert "offline" in page.inner_text(".server-sources")
+    assert "no SAM checkpoint configured" in page.inner_text(".server-sources")
     page.click("summary")
     page.fill("textarea[name=round-settings]", "{not json")
     page.click("button:has-text('Start round')")
@@ -347,6 +352,11 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     assert page.is_checked("input[name=peer-maps]")
     page.click("button:has-text('Start round')")
     page.wait_for_selector(".round-stage:has-text('train')", timeout=120_000)
+    # once the worker fixed the round's settings, its card names its sources
+    page.wait_for_selector(
+        ".round-sources:has-text('offline classical proposals')", timeout=120_000
+    )
+    assert "random initialisation" in page.inner_text(".round-sources")
     started = api.get(f"/projects/{project_id}/rounds/1").json()["settings"]
     assert started["peer_maps"] is True
     assert started["model"] == {"steps": 3000, "machine_augment": "auto"}

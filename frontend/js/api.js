@@ -96,6 +96,7 @@ export const api = {
   login: (username, password) => send("POST", "/auth/login", { json: { username, password } }),
   logout: () => send("POST", "/auth/logout"),
   me: () => send("GET", "/users/me"),
+  health: () => send("GET", "/health"),
 
   projects: () => send("GET", "/projects?limit=500"),
   project: (id) => send("GET", project(id)),

@@ -30,6 +30,7 @@ function RoundCard({ round, admin, onCancel }) {
           round.eta_seconds === null ? "estimating the time left"
             : html`about <b class="round-eta">${duration(round.eta_seconds)}</b> left`}`}.</p>`}
     <${ProgressBar} fraction=${round.progress} label="round progress" />
+    ${round.settings.effective && html`<${RoundSources} effective=${round.settings.effective} />`}
     ${round.error && html`<p class="error">The round failed: ${round.error}</p>`}
     ${round.cancel_requested && active && html`<p class="note">Cancelling at the next check…</p>`}
     ${round.status === "succeeded" && html`<p>${round.counts.candidates ?? 0} candidates,${" "}
@@ -38,6 +39,24 @@ function RoundCard({ round, admin, onCancel }) {
     ${admin && active && !round.cancel_requested && html`<button class="danger"
       onClick=${onCancel}>Cancel round ${round.number}</button>`}
   </div>`;
+}
+
+// What the round runs with, as its worker fixed it at the start: which proposal source and
+// weights, and where the segmentation model's encoder weights came from.
+function RoundSources({ effective }) {
+  const encoder = effective.model && effective.model.encoder_weights_path;
+  return html`<p class="round-sources note">Proposals: <b>${effective.proposal_source}</b>.
+    Segmentation model: ${encoder ? `encoder weights from ${encoder}` : "random initialisation"}.</p>`;
+}
+
+// Which proposals this server makes, before a round is started: offline proposals in place of
+// SAM are said plainly, since they change what the round can find.
+function ServerSources() {
+  const health = useLoad(() => api.health(), []);
+  if (!health.data) return null;
+  const { proposal_source: source, proposal_weights: weights } = health.data;
+  return html`<p class=${`server-sources ${source === "offline" ? "warning" : "note"}`}>
+    Proposals on this server: <b>${source}</b>: ${weights}.</p>`;
 }
 
 function StartRound({ onStart, busy, modelSettings }) {
@@ -57,6 +76,7 @@ function StartRound({ onStart, busy, modelSettings }) {
   };
   return html`<div class="card">
     <button class="primary" disabled=${busy} onClick=${start}>Start round</button>
+    <${ServerSources} />
     <label class="option" title="Trains the model under both perturbation policies (twice the training time) and matches every image against the mean of the two models' maps: a region one model is sure of and the other rejects no longer scores near 1. Ticked to begin with where the project trains under the perturbation 'auto', the default.">
       <input type="checkbox" name="peer-maps" checked=${peerMaps}
         onChange=${(e) => setPeerMaps(e.target.checked)} />
