@@ -352,10 +352,13 @@ def _proposal_source(
             "checkpoint": args.sam_checkpoint,
             "model_type": args.sam_model,
             "device": args.proposal_device,
-            "points_per_side": args.points_per_side,
         }
+        if args.points_per_side is not None:
+            options["points_per_side"] = args.points_per_side
     elif args.sam_checkpoint is not None:
         raise ConfigError("--sam-checkpoint selects SAM weights; --proposals offline uses none")
+    elif args.points_per_side is not None:
+        raise ConfigError("--points-per-side sets SAM's prompt grid; --proposals offline has none")
     fast_only = {"precision": args.sam_precision, "embedding_cache": args.embedding_cache}
     given = sorted(f"--{key.replace('_', '-')}" for key, value in fast_only.items() if value)
     if name == "sam_fast":
@@ -455,8 +458,7 @@ def _add_proposal_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--points-per-side",
         type=positive,
-        default=32,
-        help="SAM's prompt grid (the paper's 32 x 32; more finds smaller regions, slower)",
+        help="SAM's prompt grid (default: the paper's 32 x 32; more finds smaller regions, slower)",
     )
     group.add_argument(
         "--sam-precision",

@@ -16,7 +16,7 @@ from app.models import Image, Project, Round
 from app.runtime import Runtime
 from tests.tiny_sam import save_tiny_sam
 from tests.uploads import create_project, real_image, upload
-from workers.rounds.proposals import proposal_settings, proposals_for
+from workers.rounds.proposals import proposal_settings, proposal_source, proposals_for
 
 
 def _count(runtime: Runtime, model: type[Project] | type[Round]) -> int:
@@ -61,6 +61,11 @@ BAD_WITH_SAM: list[tuple[dict[str, Any], str]] = [
     ({"source": "sam_fast", "precision": "fp8"}, "unknown precision 'fp8'"),
     ({"source": "sam", "precision": "bf16"}, "unknown setting(s) ['precision']"),
     ({"source": "sam_fast", "embedding_cache": "/tmp/x"}, "the server's to set"),
+    # JSON that the range checks alone would let through, and the reference generator refuse
+    ({"source": "sam", "pred_iou_thresh": "0.5"}, "pred_iou_thresh must be a number"),
+    ({"source": "sam", "points_per_batch": None}, "points_per_batch must be an integer"),
+    ({"source": "sam_fast", "points_per_side": True}, "points_per_side must be an integer"),
+    ({"source": "sam", "crop_n_layers": 1.5}, "crop_n_layers must be an integer"),
 ]
 
 
@@ -124,3 +129,61 @@ def test_a_sam_source_runs_the_servers_checkpoint(
     proposals = proposals_for(runtime, image, settings)
     assert proposals.source == source
     assert proposals.masks.shape[1:] == (image.height, image.width)
+
+
+def _stored_project(
+    runtime: Runtime, client: TestClient, stored: dict[str, Any], name: str = "polyps"
+) -> Project:
+    """A project whose stored proposal settings are ``stored``, as a project created before
+    some of them were refused may hold."""
+    created = create_project(client, name, class_names=["polyp"])
+    with runtime.session_factory() as session:
+        project = session.get(Project, created["id"])
+        assert project is not None
+        project.proposal_settings = stored
+        session.commit()
+        session.expunge(project)
+    return project
+
+
+def test_paths_stored_in_an_older_project_are_never_used(
+    runtime: Runtime, client: TestClient, tmp_path: Path
+) -> None:
+    weights = _configure_tiny_sam(runtime, tmp_path)
+    older = {"source": "sam", "checkpoint": "/elsewhere.pth", "model_type": "vit_h"}
+    project = _stored_project(runtime, client, {**older, "device": "cuda:3"})
+    assert client.post(f"/api/v1/projects/{project.id}/rounds", json={}).status_code == 201
+    resolved = proposal_settings(runtime, project, {})
+    assert resolved == {
+        "source": "sam",
+        "checkpoint": str(weights),
+        "model_type": "vit_tiny",
+        "device": "auto",
+    }
+    stored = {"source": "offline", "checkpoint": "/x.pth"}
+    offline = _stored_project(runtime, client, stored, name="older offline")
+    settings = proposal_settings(runtime, offline, {})
+    assert settings == {"source": "offline"} and proposal_source(settings).name == "offline"
+
+
+def test_a_round_naming_the_projects_own_source_keeps_its_settings(
+    runtime: Runtime, client: TestClient, tmp_path: Path
+) -> None:
+    _configure_tiny_sam(runtime, tmp_path)
+    project = _stored_project(runtime, client, {"points_per_side": 16})  # the default: sam
+    resolved = proposal_settings(runtime, project, {"source": "sam", "box_nms_thresh": 0.7})
+    assert resolved["points_per_side"] == 16 and resolved["box_nms_thresh"] == 0.7
+    assert proposal_settings(runtime, project, {"source": "sam_fast"})["source"] == "sam_fast"
+    assert "points_per_side" not in proposal_settings(runtime, project, {"source": "offline"})
+
+
+def test_offline_settings_given_as_json_lists_build_a_source(
+    runtime: Runtime, client: TestClient
+) -> None:
+    given = {"source": "offline", "superpixel_counts": [100, 400]}
+    project = create_project(client, class_names=["polyp"], proposal_settings=given)
+    with runtime.session_factory() as session:
+        stored = session.get(Project, project["id"])
+        assert stored is not None
+        source = proposal_source(proposal_settings(runtime, stored, {}))
+    assert source.name == "offline" and "400" in source.settings_key()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ from samdsk.cli import main
 from tests.tiny_sam import save_tiny_sam
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Random weights whose masks pass the paper's thresholds (0.5 predicted IoU and stability):
+# sharp, non-empty masks, each predicted at IoU 0.9.
+PASSING_MASKS = {"logit_scale": 3000.0, "bias_std": 2.0, "predicted_iou": 0.9}
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +78,14 @@ def test_a_sam_checkpoint_alone_means_sam_and_is_never_dropped(
     assert main([*base, *sam, "--embedding-cache", str(cache)]) == 1
     assert "apply to --proposals sam_fast only" in capsys.readouterr().err
     assert not cache.exists()
+    assert main([*base, "--points-per-side", "8"]) == 1
+    assert "--proposals offline has none" in capsys.readouterr().err
 
 
 def test_sam_fast_keeps_embeddings_where_asked_and_reuses_them(
     real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", logit_scale=30.0)
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", **PASSING_MASKS)
     cache = tmp_path / "embeddings"
     argv = ["propose", str(real_pair[0]), "--size", "64", "--proposals", "sam_fast"]
     argv += ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny"]
@@ -93,14 +99,18 @@ def test_sam_fast_keeps_embeddings_where_asked_and_reuses_them(
     assert main([*argv, "--out", str(tmp_path / "second.png")]) == 0
     second = capsys.readouterr().out
     assert sorted(cache.rglob("*.npz")) == stored and stored[0].stat().st_mtime_ns == modified
-    count = [line for line in first.splitlines() if "proposals" in line and "sam_fast" not in line]
-    assert count == [line for line in second.splitlines() if line in count]
+    # the same masks from the stored embedding as from the encoder
+    drawn = [line.split(" in ")[0] for line in first.splitlines() if "(sam_fast);" in line]
+    assert len(drawn) == 1 and not drawn[0].startswith("0 ")
+    assert drawn == [line.split(" in ")[0] for line in second.splitlines() if "(sam_fast);" in line]
+    with Image.open(tmp_path / "first.png") as one, Image.open(tmp_path / "second.png") as two:
+        np.testing.assert_array_equal(np.asarray(one), np.asarray(two))
 
 
 def test_match_with_sam_proposals_from_a_checkpoint(
     real_pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", logit_scale=30.0, bias_std=2.0)
+    weights = save_tiny_sam(tmp_path / "sam_vit_tiny.pth", **PASSING_MASKS)
     truth = np.asarray(Image.open(real_pair[1]).convert("L"), dtype=np.float32) / 255.0
     probability = tmp_path / "probability.png"
     Image.fromarray((truth * 200 + 25).astype(np.uint8)).save(probability)
@@ -110,7 +120,9 @@ def test_match_with_sam_proposals_from_a_checkpoint(
     argv += ["--sam-checkpoint", str(weights), "--sam-model", "vit_tiny"]
     assert main([*argv, "--proposal-device", "cpu", "--points-per-side", "8"]) == 0
     printed = capsys.readouterr().out
-    assert "proposals: sam vit_tiny from" in printed and "match score" in printed
+    assert "proposals: sam vit_tiny from" in printed
+    found = re.search(r"match score (\S+) from (\d+) proposals \(sam\)", printed)
+    assert found is not None and int(found.group(2)) > 0 and 0.0 <= float(found.group(1)) <= 1.0
     assert _png_size(out)[0] > 0
 
 

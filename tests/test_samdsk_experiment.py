@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import samdsk.experiment
+import samdsk.model
 import samdsk.rounds
 from samdsk.cli import build_parser, model_config
 from samdsk.dataset import DatasetError, find_pairs, load_samples, make_split, read_split_csv
@@ -323,7 +324,7 @@ def test_later_rounds_train_on_every_earlier_rounds_labels_and_b_keeps_pace(
     )
     trainings = record_trainings(monkeypatch)
     in_rounds: list[int] = []  # machine labels of each training inside samdsk.rounds (C's)
-    real = samdsk.rounds.train_model
+    real = samdsk.model.train_model
 
     def recording(samples: Any, model: ModelConfig, **kwargs: Any) -> TrainResult:
         in_rounds.append(sum(sample.machine for sample in samples))

@@ -15,14 +15,24 @@ from tests.conftest import shared_data
 
 
 def save_tiny_sam(
-    path: Path, *, seed: int = 0, logit_scale: float = 1.0, bias_std: float = 0.0
+    path: Path,
+    *,
+    seed: int = 0,
+    logit_scale: float = 1.0,
+    bias_std: float = 0.0,
+    predicted_iou: float | None = None,
 ) -> Path:
     """Write a vit_tiny state dict to ``path``. Random weights draw near-empty masks of one
     stability; scaling the mask hypernetworks' output layer (``logit_scale``) varies their
-    area and stability, and random output biases (``bias_std``) make them non-empty."""
+    area and stability, and random output biases (``bias_std``) make them non-empty.
+    ``predicted_iou``: every mask's predicted IoU, so that masks pass the paper's thresholds."""
     torch.manual_seed(seed)
     model = build_sam_vit_tiny()
     with torch.no_grad():
+        if predicted_iou is not None:
+            last = model.mask_decoder.iou_prediction_head.layers[-1]
+            last.weight.zero_()
+            last.bias.fill_(predicted_iou)
         for mlp in model.mask_decoder.output_hypernetworks_mlps:
             last = mlp.layers[-1]
             last.weight.mul_(logit_scale)

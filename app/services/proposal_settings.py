@@ -26,26 +26,30 @@ def default_source(settings: Settings) -> str:
 
 
 def merge_proposal_settings(
-    project_settings: Mapping[str, Any], overrides: Mapping[str, Any]
+    settings: Settings, project_settings: Mapping[str, Any], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The project's settings overridden by a round's; a round that names another source than
-    the project's starts from its own alone (one source's settings mean nothing to another)."""
-    source = overrides.get("source")
-    if source is not None and source != project_settings.get("source"):
-        return dict(overrides)
-    return {**project_settings, **overrides}
+    """The project's settings overridden by a round's, with the source named (the server's
+    default where neither names one), and without the settings only the server may choose (a
+    project stored before they were refused may hold them). A round that names another source
+    than the project's starts from its own alone: one source's settings mean nothing to
+    another."""
+    project_source = project_settings.get("source", default_source(settings))
+    source = overrides.get("source", project_source)
+    base = project_settings if source == project_source else {}
+    merged = {**base, **overrides, "source": source}
+    return {key: value for key, value in merged.items() if key not in SERVER_ONLY_SETTINGS}
 
 
 def resolve_proposal_settings(
     settings: Settings, project_settings: Mapping[str, Any], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A round's proposal settings (``merge_proposal_settings``), with the default source
-    and, for a SAM source, the server's checkpoint and model type."""
-    resolved = merge_proposal_settings(project_settings, overrides)
-    resolved.setdefault("source", default_source(settings))
+    """A round's proposal settings (``merge_proposal_settings``); a SAM source gets the
+    server's checkpoint and model type, on the best device the worker has."""
+    resolved = merge_proposal_settings(settings, project_settings, overrides)
     if resolved["source"] in SAM_SOURCES:
-        resolved.setdefault("checkpoint", str(settings.sam_checkpoint or ""))
-        resolved.setdefault("model_type", settings.sam_model)
+        resolved["checkpoint"] = str(settings.sam_checkpoint or "")
+        resolved["model_type"] = settings.sam_model
+        resolved["device"] = "auto"
     return resolved
 
 
@@ -61,8 +65,8 @@ def check_client_proposal_settings(
             f"proposal settings {server_only} are the server's to set (SAMDSK_SAM_CHECKPOINT, "
             "SAMDSK_SAM_MODEL), not a request's"
         )
-    merged = merge_proposal_settings(stored or {}, given)
-    source = merged.pop("source", default_source(settings))
+    merged = merge_proposal_settings(settings, stored or {}, given)
+    source = merged.pop("source")
     if not isinstance(source, str):
         raise InvalidInput(f"proposal source must be a name; got {source!r}")
     if source in SAM_SOURCES and settings.sam_checkpoint is None:
@@ -70,8 +74,6 @@ def check_client_proposal_settings(
             f"proposal source {source!r} needs a SAM checkpoint, and none is configured on "
             "this server (SAMDSK_SAM_CHECKPOINT); use 'offline' or configure one"
         )
-    for name in SERVER_ONLY_SETTINGS:  # a project stored before they were refused keeps them
-        merged.pop(name, None)
     try:
         check_source_settings(source, merged)
     except ConfigError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 from functools import lru_cache
 from typing import Any
@@ -36,14 +37,15 @@ def proposal_settings(
 
 
 @lru_cache(maxsize=4)
-def _source(frozen: tuple[tuple[str, Any], ...]) -> ProposalSource:
-    settings = dict(frozen)
+def _source(frozen: str) -> ProposalSource:
+    settings = json.loads(frozen)
     return build_proposal_source(settings.pop("source"), **settings)
 
 
 def proposal_source(settings: dict[str, Any]) -> ProposalSource:
-    """One source per settings per process: a SAM model is loaded once, not per image."""
-    return _source(tuple(sorted(settings.items())))
+    """One source per settings per process: a SAM model is loaded once, not per image. The
+    settings are JSON (lists among them), so their JSON text is the key."""
+    return _source(json.dumps(settings, sort_keys=True))
 
 
 def cache_key(content_hash: str, source: ProposalSource) -> str:

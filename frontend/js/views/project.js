@@ -49,17 +49,22 @@ function RoundSources({ effective }) {
     Segmentation model: ${encoder ? `encoder weights from ${encoder}` : "random initialisation"}.</p>`;
 }
 
-// Which proposals this server makes, before a round is started: offline proposals in place of
-// SAM are said plainly, since they change what the round can find.
-function ServerSources() {
+// Which proposals a round will make, before it is started: the project's chosen source, or
+// the server's default, with the server's SAM weights; offline proposals in place of SAM are
+// said plainly, since they change what the round can find.
+function ServerSources({ proposalSettings }) {
   const health = useLoad(() => api.health(), []);
   if (!health.data) return null;
-  const { proposal_source: source, proposal_weights: weights } = health.data;
-  return html`<p class=${`server-sources ${source === "offline" ? "warning" : "note"}`}>
-    Proposals on this server: <b>${source}</b>: ${weights}.</p>`;
+  const { proposal_source: serverSource, proposal_weights: weights } = health.data;
+  const chosen = proposalSettings && proposalSettings.source;
+  const source = chosen || serverSource;
+  const offline = source === "offline";
+  return html`<p class=${`server-sources ${offline ? "warning" : "note"}`}>
+    ${chosen ? "Proposals chosen by this project" : "Proposals on this server"}: <b>${source}</b>${
+      offline && chosen ? "." : html`: ${weights}.`}</p>`;
 }
 
-function StartRound({ onStart, busy, modelSettings }) {
+function StartRound({ onStart, busy, modelSettings, proposalSettings }) {
   const [text, setText] = useState("");
   const [peerMaps, setPeerMaps] = useState(() => peerMapsByDefault(modelSettings));
   const [problem, setProblem] = useState("");
@@ -76,7 +81,7 @@ function StartRound({ onStart, busy, modelSettings }) {
   };
   return html`<div class="card">
     <button class="primary" disabled=${busy} onClick=${start}>Start round</button>
-    <${ServerSources} />
+    <${ServerSources} proposalSettings=${proposalSettings} />
     <label class="option" title="Trains the model under both perturbation policies (twice the training time) and matches every image against the mean of the two models' maps: a region one model is sure of and the other rejects no longer scores near 1. Ticked to begin with where the project trains under the perturbation 'auto', the default.">
       <input type="checkbox" name="peer-maps" checked=${peerMaps}
         onChange=${(e) => setPeerMaps(e.target.checked)} />
@@ -141,7 +146,8 @@ export function ProjectScreen({ projectId }) {
           `Asked round ${latest.number} to stop.`)} />`
       : html`<p class="note">No round yet.</p>`}
     ${admin && !running && html`<${StartRound} busy=${busy}
-      modelSettings=${project.model_settings} onStart=${(settings) =>
+      modelSettings=${project.model_settings} proposalSettings=${project.proposal_settings}
+      onStart=${(settings) =>
       act(() => api.startRound(projectId, settings), "Round started.")} />`}
   </section>`;
 }
