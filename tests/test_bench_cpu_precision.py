@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -10,21 +9,16 @@ from types import ModuleType
 import pytest
 
 from samdsk.model import precision
+from tests.bench_scripts import load_bench
 from tests.test_samdsk_experiment import _write_folder
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--encoder", "tu-mobilenetv3_small_050", "--size", "64", "--steps", "2"]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _bench() -> ModuleType:
-    path = ROOT / "bench" / "cpu_precision.py"
-    spec = importlib.util.spec_from_file_location("bench_cpu_precision", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("cpu_precision")
 
 
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="no native bf16 on this CPU")

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.bench_scripts import load_bench
+
 ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir_seg" / "images"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_matching", ROOT / "bench" / "matching.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("matching")
 
 
 def test_reports_proposal_and_matching_rates(tmp_path: Path) -> None:

@@ -3,24 +3,20 @@ tiny model and writes their rates and agreement: the CPU path of the GPU benchma
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.bench_scripts import load_bench
+
 ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir_seg" / "images"
 
 
 def _bench() -> ModuleType:
-    path = ROOT / "bench" / "proposals.py"
-    spec = importlib.util.spec_from_file_location("bench_proposals", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("proposals")
 
 
 def test_times_both_and_finds_them_in_agreement(tmp_path: Path) -> None:

@@ -43,12 +43,20 @@ class ProposalCache:
         image_hash: ``samdsk.imageio.hash_array(image)`` when the caller already has it.
         """
         image_hash = hash_array(image) if image_hash is None else image_hash
-        found = self.get(image_hash, source)
-        if found is not None and found.masks.shape[1:] == image.shape[:2]:
+        found = self.find(image, image_hash, source)
+        if found is not None:
             return found
         proposals = source.propose(image)
         self.put(image_hash, source, proposals)
         return proposals
+
+    def find(self, image: np.ndarray, image_hash: str, source: ProposalSource) -> Proposals | None:
+        """The stored proposals of ``image`` (whose hash is ``image_hash``), or None when
+        absent, unreadable or of another size than the image."""
+        found = self.get(image_hash, source)
+        if found is not None and found.masks.shape[1:] == image.shape[:2]:
+            return found
+        return None
 
     def get(self, image_hash: str, source: ProposalSource) -> Proposals | None:
         """The stored proposals, or None when absent or unreadable (a damaged file is

@@ -15,11 +15,13 @@ from typing import Any
 from samdsk.errors import ConfigError
 from samdsk.proposals.registry import build_proposal_source, proposal_source_registry
 
-# Settings of the SAM sources that ``EngineSettings`` range-checks (the reference generator
-# takes the same ones, with the same meaning), by the type they must have: JSON may bring "0.5"
-# or true where a number belongs, which the range checks alone would let through.
-_ENGINE_INTEGERS = ("points_per_side", "points_per_batch", "crop_n_layers", "image_batch")
-_ENGINE_FRACTIONS = (
+# Settings of the SAM sources that ``EngineSettings`` type- and range-checks (the reference
+# generator takes the same ones, with the same meaning).
+_ENGINE_FIELDS = (
+    "points_per_side",
+    "points_per_batch",
+    "crop_n_layers",
+    "image_batch",
     "pred_iou_thresh",
     "stability_score_thresh",
     "box_nms_thresh",
@@ -49,22 +51,10 @@ def check_proposal_settings(name: str, settings: Mapping[str, Any]) -> None:
         raise ConfigError(f"unknown setting(s) {unknown} for source {name!r}; valid: {valid}")
     if "model_type" in settings:
         sam_builder(str(settings["model_type"]))
-    for key in _ENGINE_INTEGERS:
-        value = settings.get(key, 1)
-        # only the engine picks its own prompt batch (None); the reference generator needs one
-        if value is None and key == "points_per_batch" and name == "sam_fast":
-            continue
-        if not _is_number(value) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer; got {value!r}")
-    for key in _ENGINE_FRACTIONS:
-        if not _is_number(settings.get(key, 0.5)):
-            raise ConfigError(f"{key} must be a number; got {settings[key]!r}")
-    fields = (*_ENGINE_INTEGERS, *_ENGINE_FRACTIONS)
-    EngineSettings(**{key: settings[key] for key in fields if key in settings})
+    # only the engine picks its own prompt batch (None); the reference generator needs one
+    if name == "sam" and "points_per_batch" in settings and settings["points_per_batch"] is None:
+        raise ConfigError("points_per_batch must be an integer for source 'sam'; got None")
+    EngineSettings(**{key: settings[key] for key in _ENGINE_FIELDS if key in settings})
     precision = settings.get("precision", "auto")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -67,17 +67,25 @@ class EngineSettings:
             "image_batch": self.image_batch,
             "points_per_batch": 1 if self.points_per_batch is None else self.points_per_batch,
         }
+        # Settings may come from JSON, where true or "0.5" can stand where a number belongs.
         for name, value in counts.items():
-            if not isinstance(value, int) or value < 1:
+            if not _is_integer(value) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
-        if not isinstance(self.crop_n_layers, int) or self.crop_n_layers < 0:
+        if not _is_integer(self.crop_n_layers) or self.crop_n_layers < 0:
             raise ConfigError(f"crop_n_layers must be an integer >= 0; got {self.crop_n_layers!r}")
         unit = ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh", "crop_nms_thresh")
         for name in (*unit, "crop_overlap_ratio"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ConfigError(f"{name} must lie in [0, 1]; got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not _is_integer(value) and not isinstance(value, float):
+                raise ConfigError(f"{name} must be a number; got {value!r}")
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must lie in [0, 1]; got {value!r}")
         if self.stability_score_offset <= 0:
             raise ConfigError("stability_score_offset must be > 0")
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -88,12 +88,10 @@ def _batched(
     for start in range(0, len(images), size):
         chunk = images[start : start + size]
         hashes = [hash_array(image) for image in chunk]
-        found: list[Proposals | None] = [None] * len(chunk)
-        if cache is not None:
-            for index, (image, image_hash) in enumerate(zip(chunk, hashes, strict=True)):
-                stored = cache.get(image_hash, source)
-                if stored is not None and stored.masks.shape[1:] == image.shape[:2]:
-                    found[index] = stored
+        found: list[Proposals | None] = [
+            None if cache is None else cache.find(image, image_hash, source)
+            for image, image_hash in zip(chunk, hashes, strict=True)
+        ]
         missing = [index for index, proposals in enumerate(found) if proposals is None]
         computed = propose_batch([chunk[index] for index in missing]) if missing else []
         for index, proposals in zip(missing, computed, strict=True):
