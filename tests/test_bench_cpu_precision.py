@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -17,16 +16,13 @@ TINY = ["--encoder", "tu-mobilenetv3_small_050", "--size", "64", "--steps", "2"]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _bench() -> ModuleType:
-    return load_bench("cpu_precision")
-
-
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="no native bf16 on this CPU")
 def test_pairs_float32_and_bf16_per_training_seed(tmp_path: Path) -> None:
     data = _write_folder(tmp_path / "data", 30)
     out = tmp_path / "report.json"
     argv = [*TINY, "--data", str(data), "--val-every", "1", "--train-seeds", "3", "4"]
-    assert _bench().main([*argv, "--labeled-fraction", "0.3", "--out", str(out)]) == 0
+    bench = load_bench("cpu_precision")
+    assert bench.main([*argv, "--labeled-fraction", "0.3", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     runs = report["runs"]
     assert [(r["train_seed"], r["first"]) for r in runs] == [(3, "float32"), (4, "bf16")]
@@ -41,7 +37,7 @@ def test_pairs_float32_and_bf16_per_training_seed(tmp_path: Path) -> None:
 def test_stops_where_bf16_would_be_emulated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bench = _bench()
+    bench = load_bench("cpu_precision")
     monkeypatch.setattr(bench, "cpu_has_native_bf16", lambda: False)
     out = tmp_path / "report.json"
     assert bench.main([*TINY, "--data", str(tmp_path), "--out", str(out)]) == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -14,16 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir_seg" / "images"
 
 
-def _bench() -> ModuleType:
-    return load_bench("matching")
-
-
 def test_reports_proposal_and_matching_rates(tmp_path: Path) -> None:
     if not KVASIR.is_dir():
         pytest.skip(f"real data not found at {KVASIR}")
     out = tmp_path / "rows.json"
     argv = ["--sizes", "64", "--images", "2", "--workers", "1", "2", "--proposals", "8"]
-    assert _bench().main([*argv, "--out", str(out)]) == 0
+    assert load_bench("matching").main([*argv, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [(r["stage"], r.get("workers")) for r in rows] == [
         ("proposals", 1),
@@ -36,5 +31,5 @@ def test_reports_proposal_and_matching_rates(tmp_path: Path) -> None:
 
 def test_refuses_a_missing_image_folder(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
-        _bench().main(["--stages", "proposals", "--data", str(tmp_path / "none")])
+        load_bench("matching").main(["--stages", "proposals", "--data", str(tmp_path / "none")])
     assert stopped.value.code == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -15,17 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir_seg" / "images"
 
 
-def _bench() -> ModuleType:
-    return load_bench("proposals")
-
-
 def test_times_both_and_finds_them_in_agreement(tmp_path: Path) -> None:
     if not KVASIR.is_dir():
         pytest.skip(f"real data not found at {KVASIR}")
     out = tmp_path / "proposals.json"
     argv = ["--models", "vit_tiny", "--size", "64", "--images", "2", "--device", "cpu"]
     argv += ["--points-per-side", "4", "--agreement-points", "4", "--agreement-images", "1"]
-    assert _bench().main([*argv, "--logit-scale", "30", "--out", str(out)]) == 0
+    assert load_bench("proposals").main([*argv, "--logit-scale", "30", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["device"] == "cpu" and report["images"] == 2
     (result,) = report["results"]

@@ -52,7 +52,7 @@ def check_proposal_settings(name: str, settings: Mapping[str, Any]) -> None:
     if "model_type" in settings:
         sam_builder(str(settings["model_type"]))
     # only the engine picks its own prompt batch (None); the reference generator needs one
-    if name == "sam" and "points_per_batch" in settings and settings["points_per_batch"] is None:
+    if name == "sam" and settings.get("points_per_batch", 1) is None:
         raise ConfigError("points_per_batch must be an integer for source 'sam'; got None")
     EngineSettings(**{key: settings[key] for key in _ENGINE_FIELDS if key in settings})
     precision = settings.get("precision", "auto")

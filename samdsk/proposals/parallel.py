@@ -87,17 +87,19 @@ def _batched(
     size = max(1, int(getattr(source, "image_batch", 1)))
     for start in range(0, len(images), size):
         chunk = images[start : start + size]
+        if cache is None:
+            yield from propose_batch(chunk)
+            continue
         hashes = [hash_array(image) for image in chunk]
         found: list[Proposals | None] = [
-            None if cache is None else cache.find(image, image_hash, source)
+            cache.find(image, image_hash, source)
             for image, image_hash in zip(chunk, hashes, strict=True)
         ]
         missing = [index for index, proposals in enumerate(found) if proposals is None]
         computed = propose_batch([chunk[index] for index in missing]) if missing else []
         for index, proposals in zip(missing, computed, strict=True):
             found[index] = proposals
-            if cache is not None:
-                cache.put(hashes[index], source, proposals)
+            cache.put(hashes[index], source, proposals)
         for result in found:
             assert result is not None
             yield result
