@@ -1,4 +1,4 @@
-"""The method commands of ``samdsk``: experiment, train, propose, match.
+"""The method commands of ``samdsk``: experiment, compare, train, pretrain, propose, match.
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for invalid arguments (argparse's
 usage message), 1 for an error of the method library (its message on stderr).
@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         "other values measure how much a result moves with training alone",
     )
     experiment.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=0,
+        help="first pretrain the model by restoring corrupted images of every non-test image "
+        "for N steps (self-supervised; masks unused); every arm starts from that encoder "
+        "(OUT/pretrained_restoration.pt). 0: no pretraining",
+    )
+    experiment.add_argument(
         "--proposal-workers",
         type=positive,
         default=1,
@@ -145,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-images", type=positive, help="use N images (quick runs)")
     _add_model_options(train)
     train.set_defaults(handler=_train)
+
+    pretrain = sub.add_parser(
+        "pretrain",
+        help="self-supervised pretraining on unlabelled images (restoring corrupted images); "
+        "use the file as --encoder-weights",
+    )
+    pretrain.add_argument(
+        "--images", type=Path, required=True, help="folder of images (or of images/)"
+    )
+    pretrain.add_argument("--out", type=Path, required=True, help="weight file to write")
+    pretrain.add_argument("--max-images", type=positive, help="use N images (quick runs)")
+    _add_model_options(pretrain)
+    pretrain.set_defaults(handler=_pretrain)
 
     propose = sub.add_parser("propose", help="draw the region proposals of one image")
     propose.add_argument("image", type=Path)
@@ -198,11 +219,19 @@ def _experiment(args: argparse.Namespace) -> int:
         peer_maps=args.peer_maps,
         warm_start=args.warm_start,
         retrain_human_share=args.retrain_human_share,
+        pretrain_steps=args.pretrain_steps,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     _print_weights(config.model.encoder_weights_path)
     print(f"knowledge: {knowledge.to_dict()}")
-    result = run_experiment(config, source, cache=cache, log=print, show_progress_bar=True)
+    result = run_experiment(
+        config,
+        source,
+        cache=cache,
+        pretrain_path=args.out / "pretrained_restoration.pt",
+        log=print,
+        show_progress_bar=True,
+    )
     report = write_outputs(result, args.out)
     print(f"{'arm':<22}{'round':>6}{'added':>7}{'label Dice':>12}{'test Dice':>11}{'test IoU':>10}")
     for key, arm in report["arms"].items():
@@ -266,6 +295,31 @@ def _train(args: argparse.Namespace) -> int:
     result, _ = train_as_configured(train, config, val=val, show_progress_bar=True, log=print)
     save_checkpoint(args.out, result)
     print(f"best validation Dice {result.best_val_dice}; wrote {args.out} in {elapsed(started)}")
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from samdsk.dataset import IMAGE_SUFFIXES
+    from samdsk.imageio import read_image
+    from samdsk.model.pretrain import pretrain_by_restoration
+
+    started = time.perf_counter()
+    folder = args.images / "images" if (args.images / "images").is_dir() else args.images
+    if not folder.is_dir():
+        raise ConfigError(f"no image folder at {args.images}")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = paths[: args.max_images]
+    config = model_config(args)
+    _print_weights(config.encoder_weights_path)
+    print(f"pretraining on {len(paths)} images of {folder}, {config.steps} steps")
+    images = [read_image(path) for path in paths]
+    result = pretrain_by_restoration(
+        images, config, args.out, steps=config.steps, show_progress_bar=True
+    )
+    print(
+        f"restoration loss {result.first_loss:.4f} -> {result.final_loss:.4f}; wrote {args.out} "
+        f"in {elapsed(started)} (use it as --encoder-weights {args.out})"
+    )
     return 0
 
 

@@ -60,6 +60,7 @@ from samdsk.knowledge import ClassKnowledge
 from samdsk.metrics import paired_difference
 from samdsk.model import ModelConfig, TrainingSample, train_model
 from samdsk.model.config import AUTO_AUGMENT
+from samdsk.model.pretrain import PretrainResult, pretrain_by_restoration
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.rounds import RoundConfig, RoundResult, machine_labels, predict_in_batches, run_samdsk
@@ -105,6 +106,7 @@ class ExperimentConfig:
     peer_maps: bool = False
     warm_start: bool = False
     retrain_human_share: float = 0.5
+    pretrain_steps: int = 0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -129,6 +131,8 @@ class ExperimentConfig:
             raise ConfigError("with peer_maps C is arm P; run P beside C without peer_maps")
         if self.rounds < 1 or self.size < 1:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
+        if self.pretrain_steps < 0:
+            raise ConfigError(f"pretrain_steps must be >= 0; got {self.pretrain_steps}")
         self.round_config()  # checks the round settings before any training starts
 
     def _check_human_share_arm(self) -> None:
@@ -199,6 +203,7 @@ class ExperimentResult:
     arms: dict[str, ArmRun]
     timings: dict[str, float]
     augment_choice: AugmentChoice | None = None
+    pretrained: PretrainResult | None = None
 
     def report(self) -> dict[str, Any]:
         """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
@@ -222,6 +227,7 @@ class ExperimentResult:
             "paired_with_A": self.paired_with_a(),
             "paired_with_C": self.paired_with_c(),
             "augment_choice": self.augment_choice and self.augment_choice.to_dict(),
+            "pretraining": self.pretrained and self.pretrained.to_dict(),
             "samdsk_rounds": self._rounds_report("C"),
             **({"samdsk_peer_maps_rounds": self._rounds_report("P")} if "P" in self.arms else {}),
             "timings_seconds": self.timings,
@@ -406,20 +412,31 @@ def run_experiment(
     source: ProposalSource,
     *,
     cache: ProposalCache | None = None,
+    pretrain_path: Path | None = None,
     log: Callable[[str], None] = logger.info,
     show_progress_bar: bool = False,
 ) -> ExperimentResult:
-    """Load the data, run arms A, C, P, H, B, D (B needs C's counts; those of ``config.arms``)
-    and collect the report."""
+    """Load the data, pretrain when ``config.pretrain_steps`` says so (the weights go to
+    ``pretrain_path``, required then), run arms A, C, P, H, B, D (B needs C's counts; those of
+    ``config.arms``) and collect the report."""
     started = time.perf_counter()
+    if config.pretrain_steps and pretrain_path is None:
+        raise ConfigError("pretrain_steps needs a pretrain_path to write the weights to")
     data = load_experiment_data(config, show_progress_bar=show_progress_bar)
     split = data.split
     log(
         f"split ({split.source}): {len(split.labeled)} labeled + {len(split.validation)} "
         f"validation, {len(split.unlabeled)} unlabeled, {len(data.test)} test"
     )
-    runner = _Runner(config, data, log, show_progress_bar)
     timings = {"load": time.perf_counter() - started}
+    pretrained = None
+    if config.pretrain_steps and pretrain_path is not None:
+        clock = time.perf_counter()
+        pretrained = _pretrain(config, data, pretrain_path, log, show_progress_bar)
+        model = replace(config.model, encoder_weights_path=str(pretrained.path))
+        config = replace(config, model=model)
+        timings["pretrain"] = time.perf_counter() - clock
+    runner = _Runner(config, data, log, show_progress_bar)
     arms: dict[str, ArmRun] = {}
     clock = time.perf_counter()
     base, choice = runner.train_baseline()
@@ -449,7 +466,9 @@ def run_experiment(
         timings["arm_D"] = time.perf_counter() - clock
     timings["total"] = time.perf_counter() - started
     ordered = dict(sorted(arms.items()))
-    result = ExperimentResult(config, source_info(source), data, ordered, timings, choice)
+    result = ExperimentResult(
+        config, source_info(source), data, ordered, timings, choice, pretrained
+    )
     budget = result.budget_check()
     if budget is not None:
         gap = f"D - A is {budget['ceiling_gap_points']:.1f} Dice points"
@@ -460,6 +479,31 @@ def run_experiment(
             "or a data set near its ceiling, not the method; raise --steps (or --size) and "
             "compare again, or lower --labeled-fraction where A already reaches D's level"
         )
+    return result
+
+
+def _pretrain(
+    config: ExperimentConfig,
+    data: ExperimentData,
+    path: Path,
+    log: Callable[[str], None],
+    show_progress_bar: bool,
+) -> PretrainResult:
+    """Restoration pretraining on every image but the test images (labelled, validation and
+    pool alike: their masks are not used), so no arm's weights have seen a test image."""
+    images = [s.image for s in (*data.labeled, *data.validation, *data.unlabeled)]
+    log(f"pretraining by restoration: {len(images)} images, {config.pretrain_steps} steps")
+    result = pretrain_by_restoration(
+        images,
+        config.model,
+        path,
+        steps=config.pretrain_steps,
+        show_progress_bar=show_progress_bar,
+    )
+    log(
+        f"pretrained in {result.seconds:.0f} s (restoration loss {result.first_loss:.4f} -> "
+        f"{result.final_loss:.4f}); every arm starts from its encoder ({path})"
+    )
     return result
 
 
