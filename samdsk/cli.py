@@ -222,7 +222,10 @@ def _experiment(args: argparse.Namespace) -> int:
         pretrain_steps=args.pretrain_steps,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
-    _print_weights(config.model.encoder_weights_path)
+    if config.pretrain_steps:
+        print(f"model encoder weights: pretrained by this run ({config.pretrain_steps} steps)")
+    else:
+        _print_weights(config.model.encoder_weights_path)
     print(f"knowledge: {knowledge.to_dict()}")
     result = run_experiment(
         config,

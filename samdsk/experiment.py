@@ -363,7 +363,10 @@ class _Runner:
         """Train ``samples`` for the configured steps, from ``start``'s weights when given
         (``model``: other model settings than the experiment's)."""
         model = model or self.config.model
-        origin = "from the previous model's weights" if start is not None else "from scratch"
+        origin = "from the previous model's weights"
+        if start is None:
+            weights = model.encoder_weights_path
+            origin = f"from the encoder weights {weights}" if weights else "from scratch"
         self.log(f"training {what}: {len(samples)} samples, {model.steps} steps, {origin}")
         state = None if start is None else start.model.state_dict()
         trained = train_model(

@@ -119,8 +119,13 @@ def test_every_training_of_the_experiment_starts_from_the_pretrained_encoder(
     trainings = record_trainings(monkeypatch)
     config = _one_round_experiment(tmp_path, arms=("A", "C"), threshold=0.0, pretrain_steps=3)
     path = tmp_path / "out" / "pretrained_restoration.pt"
-    result = run_experiment(config, build_proposal_source("offline"), pretrain_path=path)
+    messages: list[str] = []
+    result = run_experiment(
+        config, build_proposal_source("offline"), pretrain_path=path, log=messages.append
+    )
     assert path.is_file()
+    assert any(m.startswith("pretrained in") for m in messages)
+    assert any(m.startswith("training A") and str(path) in m for m in messages)
     assert len(trainings) == 2  # A, then C after its round
     assert all(t.model.encoder_weights_path == str(path) for t in trainings)
     report = write_outputs(result, tmp_path / "out")
