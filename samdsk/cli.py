@@ -29,6 +29,7 @@ from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import PRESETS, ClassKnowledge
 from samdsk.model import ModelConfig
 from samdsk.model.config import AUTO_AUGMENT, MACHINE_AUGMENTATIONS
+from samdsk.model.pretrain_transfer import PRETRAIN_TRANSFERS
 from samdsk.selection import EMPTY_LABEL_POLICIES
 
 if TYPE_CHECKING:
@@ -130,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(OUT/pretrained_restoration.pt). 0: no pretraining",
     )
     experiment.add_argument(
+        "--pretrain-transfer",
+        choices=PRETRAIN_TRANSFERS,
+        default="encoder",
+        help="what every arm takes from the pretraining: its encoder (default) or the whole "
+        "network, decoder included",
+    )
+    experiment.add_argument(
         "--proposal-workers",
         type=positive,
         default=1,
@@ -157,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = sub.add_parser(
         "pretrain",
         help="self-supervised pretraining on unlabelled images (restoring corrupted images); "
-        "use the file as --encoder-weights",
+        "use the file as --encoder-weights or --init-weights",
     )
     pretrain.add_argument(
         "--images", type=Path, required=True, help="folder of images (or of images/)"
@@ -220,12 +228,13 @@ def _experiment(args: argparse.Namespace) -> int:
         warm_start=args.warm_start,
         retrain_human_share=args.retrain_human_share,
         pretrain_steps=args.pretrain_steps,
+        pretrain_transfer=args.pretrain_transfer,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     if config.pretrain_steps:
         print(f"model encoder weights: pretrained by this run ({config.pretrain_steps} steps)")
     else:
-        _print_weights(config.model.encoder_weights_path)
+        _print_weights(config.model)
     print(f"knowledge: {knowledge.to_dict()}")
     result = run_experiment(
         config,
@@ -287,7 +296,7 @@ def _train(args: argparse.Namespace) -> int:
         max_images=args.max_images,
     )
     config = model_config(args)
-    _print_weights(config.encoder_weights_path)
+    _print_weights(config)
 
     def load(stems: Sequence[str]) -> list[TrainingSample]:
         samples = load_samples([pairs[s] for s in stems], args.size, show_progress_bar=True)
@@ -313,7 +322,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     paths = paths[: args.max_images]
     config = model_config(args)
-    _print_weights(config.encoder_weights_path)
+    _print_weights(config)
     print(f"pretraining on {len(paths)} images of {folder}, {config.steps} steps")
     images = [read_image(path) for path in paths]
     result = pretrain_by_restoration(
@@ -321,7 +330,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     )
     print(
         f"restoration loss {result.first_loss:.4f} -> {result.final_loss:.4f}; wrote {args.out} "
-        f"in {elapsed(started)} (use it as --encoder-weights {args.out})"
+        f"in {elapsed(started)} (use it as --encoder-weights or --init-weights {args.out})"
     )
     return 0
 
@@ -377,6 +386,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         arch=args.arch,
         encoder=args.encoder,
         encoder_weights_path=args.encoder_weights,
+        init_weights_path=args.init_weights,
         input_size=args.size,
         steps=args.steps,
         batch_size=args.batch_size,
@@ -435,8 +445,12 @@ def _proposal_source(
     return source, None if folder is None else ProposalCache(folder)
 
 
-def _print_weights(path: str | None) -> None:
-    print(f"model encoder weights: {path or 'none (random initialisation)'}")
+def _print_weights(config: ModelConfig) -> None:
+    """Say which weights the model starts from, before any training begins."""
+    if config.init_weights_path:
+        print(f"model weights (encoder and decoder): {config.init_weights_path}")
+        return
+    print(f"model encoder weights: {config.encoder_weights_path or 'none (random initialisation)'}")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -445,6 +459,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arch", default="Unet", help="segmentation_models_pytorch architecture")
     group.add_argument("--encoder", default="resnet34", help="encoder name or tu-<timm model>")
     group.add_argument("--encoder-weights", help="local encoder weight file (default: random)")
+    group.add_argument(
+        "--init-weights",
+        help="local weight file of a whole network of this architecture ('samdsk pretrain' "
+        "writes one): encoder and decoder start from it",
+    )
     group.add_argument("--size", type=positive, default=256, help="image size (multiple of 32)")
     group.add_argument("--steps", type=positive, default=600, help="training steps per model")
     group.add_argument("--batch-size", type=positive, default=8)

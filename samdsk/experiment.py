@@ -61,6 +61,7 @@ from samdsk.metrics import paired_difference
 from samdsk.model import ModelConfig, TrainingSample, train_model
 from samdsk.model.config import AUTO_AUGMENT
 from samdsk.model.pretrain import PretrainResult, pretrain_by_restoration
+from samdsk.model.pretrain_transfer import check_pretrain_transfer, start_from
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.rounds import RoundConfig, RoundResult, machine_labels, predict_in_batches, run_samdsk
@@ -107,6 +108,7 @@ class ExperimentConfig:
     warm_start: bool = False
     retrain_human_share: float = 0.5
     pretrain_steps: int = 0
+    pretrain_transfer: str = "encoder"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -133,6 +135,7 @@ class ExperimentConfig:
             raise ConfigError(f"rounds and size must be >= 1; got {self.rounds}, {self.size}")
         if self.pretrain_steps < 0:
             raise ConfigError(f"pretrain_steps must be >= 0; got {self.pretrain_steps}")
+        check_pretrain_transfer(self.pretrain_transfer)
         self.round_config()  # checks the round settings before any training starts
 
     def _check_human_share_arm(self) -> None:
@@ -207,11 +210,15 @@ class ExperimentResult:
 
     def report(self) -> dict[str, Any]:
         """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
+        model = self.config.model
         return {
             "settings": self.config.to_dict(),
             "proposals": self.proposals,
             "weights": {
-                "model_encoder": self.config.model.encoder_weights_path or "random init",
+                "model_encoder": model.init_weights_path
+                or model.encoder_weights_path
+                or "random init",
+                "model_decoder": model.init_weights_path or "random init",
                 "proposals": self.proposals["describe"],
             },
             "split": {**asdict(self.data.split), "test_count": len(self.data.test)},
@@ -365,8 +372,11 @@ class _Runner:
         model = model or self.config.model
         origin = "from the previous model's weights"
         if start is None:
-            weights = model.encoder_weights_path
-            origin = f"from the encoder weights {weights}" if weights else "from scratch"
+            origin = "from scratch"
+            if model.init_weights_path:
+                origin = f"from the network weights {model.init_weights_path}"
+            elif model.encoder_weights_path:
+                origin = f"from the encoder weights {model.encoder_weights_path}"
         self.log(f"training {what}: {len(samples)} samples, {model.steps} steps, {origin}")
         state = None if start is None else start.model.state_dict()
         trained = train_model(
@@ -436,7 +446,7 @@ def run_experiment(
     if config.pretrain_steps and pretrain_path is not None:
         clock = time.perf_counter()
         pretrained = _pretrain(config, data, pretrain_path, log, show_progress_bar)
-        model = replace(config.model, encoder_weights_path=str(pretrained.path))
+        model = start_from(config.model, pretrained.path, config.pretrain_transfer)
         config = replace(config, model=model)
         timings["pretrain"] = time.perf_counter() - clock
     runner = _Runner(config, data, log, show_progress_bar)
@@ -505,7 +515,7 @@ def _pretrain(
     )
     log(
         f"pretrained in {result.seconds:.0f} s (restoration loss {result.first_loss:.4f} -> "
-        f"{result.final_loss:.4f}); every arm starts from its encoder ({path})"
+        f"{result.final_loss:.4f}); every arm starts from its {config.pretrain_transfer} ({path})"
     )
     return result
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from samdsk.cli import build_parser, main
-from samdsk.errors import ConfigError
+from samdsk.errors import CheckpointError, ConfigError
 from samdsk.experiment import run_experiment
 from samdsk.experiment_outputs import write_outputs
 from samdsk.model import build_model
@@ -184,7 +184,9 @@ def test_pretrain_command_writes_weights_that_train_loads(
     checkpoint = tmp_path / "model.pt"
     argv = ["train", "--data", str(data), "--out", str(checkpoint), "--steps", "2"]
     assert main([*argv, *options, "--encoder-weights", str(weights)]) == 0
-    assert str(weights) in capsys.readouterr().out  # the run names the weights it starts from
+    assert f"model encoder weights: {weights}" in capsys.readouterr().out  # named before training
+    assert main([*argv, *options, "--init-weights", str(weights)]) == 0
+    assert f"model weights (encoder and decoder): {weights}" in capsys.readouterr().out
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["pretrain", "--images", str(empty), "--out", str(weights), *options]) == 1
@@ -192,3 +194,45 @@ def test_pretrain_command_writes_weights_that_train_loads(
     missing = ["pretrain", "--images", str(tmp_path / "missing"), "--out", str(weights)]
     assert main(missing) == 1
     assert "no image folder" in capsys.readouterr().err
+
+
+def test_network_transfer_loads_the_decoder_too_and_leaves_a_foreign_head(tmp_path: Path) -> None:
+    path = tmp_path / "restored.pt"
+    pretrain_by_restoration(_images(4), replace(TINY_MODEL, batch_size=2), path, steps=3)
+    saved = torch.load(path, weights_only=True)
+    model = build_model(replace(TINY_MODEL, init_weights_path=str(path)))
+    state = model.state_dict()
+    decoder = [key for key in state if key.startswith("decoder.")]
+    assert decoder and all(torch.equal(state[key], saved[key]) for key in decoder)
+    assert all(torch.equal(state[k], saved[k]) for k in state if k.startswith("encoder."))
+    head = "segmentation_head.0.weight"
+    assert state[head].shape[0] == 1 and saved[head].shape[0] == 3  # RGB head left out
+    encoder_only = build_model(replace(TINY_MODEL, encoder_weights_path=str(path)))
+    assert not torch.equal(encoder_only.state_dict()[decoder[0]], saved[decoder[0]])
+    other = tmp_path / "other.pt"
+    torch.save({"backbone.weight": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match="no tensor"):
+        build_model(replace(TINY_MODEL, init_weights_path=str(other)))
+    with pytest.raises(CheckpointError, match="not found"):
+        build_model(replace(TINY_MODEL, init_weights_path=str(tmp_path / "missing.pt")))
+
+
+def test_experiment_can_start_every_arm_from_the_whole_pretrained_network(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    trainings = record_trainings(monkeypatch)
+    config = _one_round_experiment(
+        tmp_path, arms=("A",), pretrain_steps=2, pretrain_transfer="network"
+    )
+    path = tmp_path / "restored.pt"
+    result = run_experiment(config, build_proposal_source("offline"), pretrain_path=path)
+    assert [t.model.init_weights_path for t in trainings] == [str(path)]
+    assert trainings[0].model.encoder_weights_path is None
+    weights = result.report()["weights"]
+    assert weights["model_encoder"] == weights["model_decoder"] == str(path)
+    with pytest.raises(ConfigError, match="pretrain_transfer"):
+        replace(config, pretrain_transfer="decoder")
+    args = build_parser().parse_args(
+        ["experiment", "--data", "d", "--out", "o", "--pretrain-transfer", "network"]
+    )
+    assert args.pretrain_transfer == "network"

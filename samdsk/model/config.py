@@ -45,6 +45,9 @@ class ModelConfig:
     encoder: an smp encoder name, or ``tu-<timm model>``.
     encoder_weights_path: local state-dict file of encoder weights (e.g. ImageNet); ``None``
         means random initialisation. Nothing is ever downloaded.
+    init_weights_path: local state-dict file of a whole network of this architecture (e.g.
+        ``samdsk pretrain``'s): every tensor whose name and shape fit is loaded, decoder
+        included, after the encoder weights; a head for another number of outputs stays random.
     num_classes: C foreground classes; the model outputs C sigmoid channels (multi-label).
     input_size: square side (multiple of 32) that images are resized to for training and
         inference.
@@ -90,6 +93,7 @@ class ModelConfig:
     arch: str = "Unet"
     encoder: str = "resnet34"
     encoder_weights_path: str | None = None
+    init_weights_path: str | None = None
     num_classes: int = 1
     input_size: int = 256
     steps: int = 600
@@ -114,9 +118,10 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty string; got {value!r}")
-        path = self.encoder_weights_path
-        if path is not None and (not isinstance(path, str) or not path):
-            raise ConfigError(f"encoder_weights_path must be a non-empty string or None: {path!r}")
+        for name in ("encoder_weights_path", "init_weights_path"):
+            path = getattr(self, name)
+            if path is not None and (not isinstance(path, str) or not path):
+                raise ConfigError(f"{name} must be a non-empty string or None: {path!r}")
         if self.machine_augment not in (*MACHINE_AUGMENTATIONS, AUTO_AUGMENT):
             raise ConfigError(
                 f"machine_augment must be one of {(*MACHINE_AUGMENTATIONS, AUTO_AUGMENT)}; "

@@ -44,6 +44,8 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
         logger.info("encoder weights: random init (no local ImageNet weights given)")
     else:
         load_encoder_weights(model, Path(config.encoder_weights_path))
+    if config.init_weights_path is not None:
+        load_network_weights(model, Path(config.init_weights_path))
     return model
 
 
@@ -79,16 +81,7 @@ def load_encoder_weights(model: torch.nn.Module, path: Path) -> tuple[int, int, 
     encoder = getattr(model, "encoder", None)
     if not isinstance(encoder, torch.nn.Module):
         raise ConfigError(f"{type(model).__name__} has no .encoder to load weights into")
-    if not path.is_file():
-        raise CheckpointError(f"encoder weights file not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for unreadable files
-        raise CheckpointError(f"cannot read encoder weights {path}: {error}") from error
-    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
-        raw = raw["state_dict"]
-    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    raw = _read_state_dict(path, "encoder weights")
     wanted = set(encoder.state_dict())
     state = _best_rewrite(raw, wanted)
     matched = {key: value for key, value in state.items() if key in wanted}
@@ -109,6 +102,44 @@ def load_encoder_weights(model: torch.nn.Module, path: Path) -> tuple[int, int, 
         unexpected,
     )
     return loaded, missing, unexpected
+
+
+def load_network_weights(model: torch.nn.Module, path: Path) -> tuple[int, int]:
+    """Load every tensor of a local state-dict file whose name and shape fit ``model`` (a
+    network of the same architecture, such as ``samdsk pretrain``'s: encoder and decoder; a
+    head for another number of outputs keeps its random weights). Returns (loaded, skipped);
+    a file of which nothing fits fails."""
+    raw = _read_state_dict(path, "network weights")
+    own = model.state_dict()
+    state = {key.removeprefix("module."): value for key, value in raw.items()}
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise CheckpointError(f"no tensor of {path} fits {type(model).__name__}")
+    model.load_state_dict(fitting, strict=False)
+    skipped = len(state) - len(fitting)
+    logger.info(
+        "network weights: %s (%d loaded, %d of the model's left as they were, %d skipped)",
+        path,
+        len(fitting),
+        len(own) - len(fitting),
+        skipped,
+    )
+    return len(fitting), skipped
+
+
+def _read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The state dict in a ``torch.save`` file (plain, or under a ``state_dict`` key)."""
+    if not path.is_file():
+        raise CheckpointError(f"{what} file not found: {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for unreadable files
+        raise CheckpointError(f"cannot read {what} {path}: {error}") from error
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return raw
 
 
 def _best_rewrite(raw: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
