@@ -132,15 +132,15 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         streams = _stratified_streams(data, human_share, keep_empty_share)
         if streams is None:
             everything = np.arange(len(data))
-            order = _permutation_stream(everything, steps * batch_size, generator)
+            order = permutation_stream(everything, steps * batch_size, generator)
             self.order = order.reshape(steps, batch_size)
             return
         first, second, share = streams
         # First-stream slots of step k: floor(s*B*(k+1)) - floor(s*B*k), so they total s*B*steps.
         cumulative = np.floor(share * batch_size * np.arange(steps + 1)).astype(np.int64)
         first_slots = np.diff(cumulative)
-        first_stream = _permutation_stream(first, int(cumulative[-1]), generator)
-        second_stream = _permutation_stream(
+        first_stream = permutation_stream(first, int(cumulative[-1]), generator)
+        second_stream = permutation_stream(
             second, steps * batch_size - int(cumulative[-1]), generator
         )
         # First-stream slots come first in each batch; row-major filling keeps both in order.
@@ -169,7 +169,7 @@ class TrainingBatches(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor,
         return to_model_input(images), targets, torch.from_numpy(self.data.weights[index])
 
 
-def _permutation_stream(indices: np.ndarray, length: int, generator: torch.Generator) -> np.ndarray:
+def permutation_stream(indices: np.ndarray, length: int, generator: torch.Generator) -> np.ndarray:
     """``length`` entries of ``indices``: concatenated random permutations (each index once
     per pass)."""
     passes = max(1, -(-length // len(indices)))

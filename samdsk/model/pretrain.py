@@ -29,7 +29,7 @@ from tqdm import tqdm
 from samdsk.errors import ConfigError
 from samdsk.model.augment import random_affine
 from samdsk.model.config import ModelConfig
-from samdsk.model.data import _permutation_stream, resize_image, to_model_input, uint8_to_float
+from samdsk.model.data import permutation_stream, resize_image, to_model_input, uint8_to_float
 from samdsk.model.factory import build_model, resolve_device
 from samdsk.model.precision import autocast_bf16, precision_name
 from samdsk.model.threads import cpu_thread_budget
@@ -150,7 +150,7 @@ def _restore(
         optimizer, T_max=steps, eta_min=config.lr * 0.01
     )
     generator = torch.Generator().manual_seed(config.seed)
-    order = _permutation_stream(np.arange(len(images)), steps * config.batch_size, generator)
+    order = permutation_stream(np.arange(len(images)), steps * config.batch_size, generator)
     bf16 = autocast_bf16(config, device)
     losses: list[float] = []
     model.train()
