@@ -51,9 +51,7 @@ def warp(
     Returns the warped images (bilinear) and masks (nearest, same dtype as given).
     """
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    warped_images = F.grid_sample(
-        images, grid, mode="bilinear", padding_mode="reflection", align_corners=False
-    )
+    warped_images = _sample_images(images, grid)
     warped_masks = F.grid_sample(
         masks[:, None].to(images.dtype),
         grid,
@@ -62,6 +60,18 @@ def warp(
         align_corners=False,
     )
     return warped_images, warped_masks[:, 0].round().to(masks.dtype)
+
+
+def warp_images(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``warp`` for images alone (B x 3 x H x W float, bilinear, reflected borders)."""
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return _sample_images(images, grid)
+
+
+def _sample_images(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(
+        images, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+    )
 
 
 def colour_jitter(

@@ -27,12 +27,13 @@ import torch
 from tqdm import tqdm
 
 from samdsk.errors import ConfigError
-from samdsk.model.augment import random_affine
+from samdsk.model.augment import random_affine, warp_images
 from samdsk.model.config import ModelConfig
 from samdsk.model.data import permutation_stream, resize_image, to_model_input, uint8_to_float
 from samdsk.model.factory import build_model, resolve_device
 from samdsk.model.precision import autocast_bf16, precision_name
 from samdsk.model.threads import cpu_thread_budget
+from samdsk.model.train import optimizer_and_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +144,7 @@ def _restore(
     progress: Progress | None,
     show_progress_bar: bool,
 ) -> list[float]:
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=steps, eta_min=config.lr * 0.01
-    )
+    optimizer, schedule = optimizer_and_schedule(model, config, steps)
     generator = torch.Generator().manual_seed(config.seed)
     order = permutation_stream(np.arange(len(images)), steps * config.batch_size, generator)
     bf16 = autocast_bf16(config, device)
@@ -180,12 +176,7 @@ def _restore(
 def geometric_views(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """B x 3 x S x S images in [0, 1] under the training's random flips, rotation and zoom, so
     the network does not learn one fixed view of each image."""
-    theta = random_affine(images.shape[0], generator)
-    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    warped = torch.nn.functional.grid_sample(
-        images, grid, mode="bilinear", padding_mode="reflection", align_corners=False
-    )
-    return warped.clamp(0.0, 1.0)
+    return warp_images(images, random_affine(images.shape[0], generator)).clamp(0.0, 1.0)
 
 
 def corrupt(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -153,12 +153,7 @@ def _fit(
     show_progress_bar: bool,
 ) -> tuple[list[dict[str, float]], tuple[float, dict[str, torch.Tensor]] | None]:
     """The training loop; returns the history and (best Dice, best state) if validated."""
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=config.steps, eta_min=config.lr * 0.01
-    )
+    optimizer, schedule = optimizer_and_schedule(model, config, config.steps)
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor]] | None = None
     model.train()
@@ -185,6 +180,19 @@ def _fit(
             if progress is not None:
                 progress(step, config.steps, record["loss"])
     return history, best
+
+
+def optimizer_and_schedule(
+    model: torch.nn.Module, config: ModelConfig, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW at ``config.lr`` with its learning rate decayed on a cosine to 1 % over ``steps``."""
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=steps, eta_min=config.lr * 0.01
+    )
+    return optimizer, schedule
 
 
 def _share_for_mix(config: ModelConfig, data: ResizedSamples) -> ModelConfig:
