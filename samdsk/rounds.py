@@ -27,7 +27,7 @@ from samdsk.knowledge import ClassKnowledge
 from samdsk.matching import DEFAULT_MIN_RELEVANCE, MultiClassMatch, match_classes, rank_matches
 from samdsk.model import ModelConfig, TrainingSample, predict_probabilities, train_model
 from samdsk.model.infer import model_device
-from samdsk.model.threads import cpu_thread_budget
+from samdsk.model.threads import cpu_threads_for
 from samdsk.model.train import TrainResult
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.proposals.parallel import propose_many
@@ -294,11 +294,8 @@ def predict_in_batches(
     """
     step = trained.config.batch_size
     maps: list[np.ndarray] = []
-    threads = torch.get_num_threads()
-    if model_device(trained.model).type == "cpu":
-        torch.set_num_threads(cpu_thread_budget())
     bar = tqdm(total=len(images), desc="predict", unit="image", disable=not show_progress_bar)
-    try:
+    with cpu_threads_for(model_device(trained.model)), bar:
         for start in range(0, len(images), step):
             chunk = images[start : start + step]
             maps += predict_probabilities(
@@ -307,9 +304,6 @@ def predict_in_batches(
             bar.update(len(chunk))
             if progress is not None:
                 progress("predict", len(maps) / len(images))
-    finally:
-        bar.close()
-        torch.set_num_threads(threads)
     return maps
 
 

@@ -23,7 +23,12 @@ from samdsk.model import (
     train_model,
 )
 from samdsk.model.loss import dice_per_image, per_sample_loss, weighted_loss
-from samdsk.model.threads import busy_cores_elsewhere, cpu_thread_budget, usable_cores
+from samdsk.model.threads import (
+    busy_cores_elsewhere,
+    cpu_thread_budget,
+    cpu_threads_for,
+    usable_cores,
+)
 
 # A timm test network: a real ResNet, small enough that a training step takes milliseconds.
 TINY = ModelConfig(encoder="tu-test_resnet", input_size=64, batch_size=4, steps=3, val_every=20)
@@ -300,3 +305,19 @@ def test_thread_budget_leaves_cores_that_other_processes_use() -> None:
     assert cpu_thread_budget() == 1  # a caller's limit is respected without sampling
     torch.set_num_threads(len(cores))
     assert 1 <= cpu_thread_budget(num_workers=1, sample=False) == max(1, len(cores) - 1)
+
+
+def test_cpu_threads_for_sets_the_budget_on_the_cpu_only_and_restores_the_count() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with cpu_threads_for(torch.device("cuda")) as threads:
+            assert threads == torch.get_num_threads() == 1  # a GPU run leaves it alone
+        torch.set_num_threads(len(usable_cores()))
+        with pytest.raises(RuntimeError), cpu_threads_for(torch.device("cpu"), 1) as threads:
+            assert threads == torch.get_num_threads()
+            assert 1 <= threads <= cpu_thread_budget(1, sample=False)  # less where cores are busy
+            raise RuntimeError("the count comes back after an error too")
+        assert torch.get_num_threads() == len(usable_cores())
+    finally:
+        torch.set_num_threads(before)

@@ -32,7 +32,7 @@ from samdsk.model.config import ModelConfig
 from samdsk.model.data import permutation_stream, resize_image, to_model_input, uint8_to_float
 from samdsk.model.factory import build_model, resolve_device
 from samdsk.model.precision import autocast_bf16, precision_name
-from samdsk.model.threads import cpu_thread_budget
+from samdsk.model.threads import cpu_threads_for
 from samdsk.model.train import optimizer_and_schedule
 
 logger = logging.getLogger(__name__)
@@ -97,10 +97,7 @@ def pretrain_by_restoration(
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     resized = np.stack([resize_image(image, config.input_size) for image in images])
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(cpu_thread_budget())
-    try:
+    with cpu_threads_for(device):
         model = build_model(replace(config, num_classes=RGB_CHANNELS)).to(device)
         model = model.to(memory_format=torch.channels_last)
         logger.info(
@@ -113,8 +110,6 @@ def pretrain_by_restoration(
             steps,
         )
         losses = _restore(model, resized, config, device, steps, progress, show_progress_bar)
-    finally:
-        torch.set_num_threads(threads)
     _save_state(model, path)
     tenth = max(1, steps // 10)
     result = PretrainResult(

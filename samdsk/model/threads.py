@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -52,6 +54,20 @@ def cpu_thread_budget(num_workers: int = 0, *, sample: bool = True) -> int:
         return max(1, cap)
     free = len(cores) - busy_cores_elsewhere(cores)
     return max(1, min(cap, round(free) - num_workers))
+
+
+@contextmanager
+def cpu_threads_for(device: torch.device, num_workers: int = 0) -> Iterator[int]:
+    """Within the block torch uses ``cpu_thread_budget(num_workers)`` threads when ``device``
+    is the CPU (the count is left alone for a GPU); the caller's count comes back after.
+    Yields the count in use, for the log."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_thread_budget(num_workers))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def _core_times(cores: list[int]) -> tuple[int, int] | None:

@@ -20,7 +20,7 @@ from samdsk.model.infer import forward_logits
 from samdsk.model.label_mix import MIX_TOLERANCE, human_share_for_mix
 from samdsk.model.loss import dice_per_image, weighted_loss
 from samdsk.model.precision import autocast_bf16, precision_name
-from samdsk.model.threads import cpu_thread_budget
+from samdsk.model.threads import cpu_threads_for
 
 logger = logging.getLogger(__name__)
 
@@ -79,17 +79,14 @@ def train_model(
         raise ConfigError(f"no training sample with weight > 0 (of {len(train)} given)")
     _seed_everything(config.seed)
     device = resolve_device(config.device)
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(cpu_thread_budget(config.num_workers))
-    try:
+    with cpu_threads_for(device, config.num_workers) as threads:
         model = _prepare_model(config, device, init_state)
         logger.info(
             "training %s/%s on %s (%d threads, %s): %d samples (%d of weight 0 left out), %d val",
             config.arch,
             config.encoder,
             device,
-            torch.get_num_threads(),
+            threads,
             precision_name(config, device),
             len(used),
             len(train) - len(used),
@@ -99,8 +96,6 @@ def train_model(
         config = _share_for_mix(config, data)
         val_data = resize_samples(val, config.input_size, config.num_classes) if val else None
         history, best = _fit(model, data, val_data, config, device, progress, show_progress_bar)
-    finally:
-        torch.set_num_threads(threads)
     kept_val_dice = _keep_selected_weights(model, best, history, len(val), config)
     model.eval()
     seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ from app.services.predictions import save_result
 from samdsk.experiment_report import threshold_map
 from samdsk.model import ModelConfig, load_checkpoint, predict_probabilities
 from samdsk.model.infer import model_device
-from samdsk.model.threads import cpu_thread_budget
+from samdsk.model.threads import cpu_threads_for
 from workers.runner import JobContext
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,8 @@ def summarize_classes(
 def _probabilities(model: torch.nn.Module, rgb: np.ndarray, config: ModelConfig) -> np.ndarray:
     """C x H x W. On the CPU only the cores other processes leave free: a round may be
     training beside it, and spinning threads would stall both."""
-    if model_device(model).type != "cpu":
+    with cpu_threads_for(model_device(model)):
         return predict_probabilities(model, [rgb], config)[0]
-    before = torch.get_num_threads()
-    torch.set_num_threads(cpu_thread_budget())
-    try:
-        return predict_probabilities(model, [rgb], config)[0]
-    finally:
-        torch.set_num_threads(before)
 
 
 def predict_image(runtime: Runtime, job: Job, context: JobContext) -> str:
