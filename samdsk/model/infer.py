@@ -51,8 +51,8 @@ def predict_probabilities(
     images: H x W x 3 uint8 RGB, any sizes. Each is resized to ``config.input_size``; the
     logits are resized back bilinearly before the sigmoid. Returns one C x H x W float32 array
     in [0, 1] per image, at that image's original H x W. The model's train/eval mode is kept.
-    Runs with torch's current thread count; on a shared CPU, callers set it from
-    ``threads.cpu_thread_budget()`` around a whole prediction job.
+    Runs with torch's current thread count; on a shared CPU, callers wrap a whole prediction
+    job in ``threads.cpu_threads_for``.
     flip_tta: average the logits of the image and its horizontal and vertical mirror images
     (three forward passes): steadier maps where the model is unsure, so that match scores
     rank images better.
