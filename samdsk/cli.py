@@ -394,6 +394,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         seed=args.seed if getattr(args, "train_seed", None) is None else args.train_seed,
         device=args.device,
         cpu_bf16=args.cpu_bf16,
+        cpu_threads=args.cpu_threads,
         machine_label_weight=args.machine_label_weight,
         human_share=args.human_share,
         mix_human_share=args.mix_human_share,
@@ -515,6 +516,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train and predict in bf16 on a CPU with native bf16 (AVX512-BF16 or AMX): "
         "training 1.6x and prediction 1.9x as fast there; ignored, with a warning, elsewhere",
+    )
+    group.add_argument(
+        "--cpu-threads",
+        type=positive,
+        help="torch threads on the CPU, fixed: a seeded run then repeats bit for bit whatever "
+        "runs beside it (default: the cores other processes leave free when a job starts)",
     )
 
 

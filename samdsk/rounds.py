@@ -295,7 +295,7 @@ def predict_in_batches(
     step = trained.config.batch_size
     maps: list[np.ndarray] = []
     bar = tqdm(total=len(images), desc="predict", unit="image", disable=not show_progress_bar)
-    with cpu_threads_for(model_device(trained.model)), bar:
+    with cpu_threads_for(model_device(trained.model), pinned=trained.config.cpu_threads), bar:
         for start in range(0, len(images), step):
             chunk = images[start : start + step]
             maps += predict_probabilities(

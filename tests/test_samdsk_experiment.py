@@ -280,6 +280,23 @@ def test_the_training_seed_follows_the_split_seed_unless_given() -> None:
     assert model_config(trained).seed == 4
 
 
+def test_the_cli_pins_the_cpu_thread_count_only_when_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    for command, source in (
+        ("experiment", "--data"),
+        ("train", "--data"),
+        ("pretrain", "--images"),
+    ):
+        base = [command, source, "d", "--out", "o"]
+        assert model_config(parser.parse_args(base)).cpu_threads is None
+        assert model_config(parser.parse_args([*base, "--cpu-threads", "1"])).cpu_threads == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--data", "d", "--out", "o", "--cpu-threads", "0"])
+    assert "positive integer" in capsys.readouterr().err
+
+
 def test_sizing_the_budget_runs_only_a_and_d_and_reports_their_gap(tmp_path: Path) -> None:
     data = _write_folder(tmp_path / "data", 10)
     config = _tiny_experiment(

@@ -84,6 +84,10 @@ def test_config_round_trips_and_rejects_bad_settings() -> None:
     for bad in ({"input_size": 100}, {"steps": 0}, {"lr": -1.0}, {"batch_size": "8"}):
         with pytest.raises(ConfigError):
             ModelConfig.from_dict(bad)
+    assert ModelConfig.from_dict({"cpu_threads": 2}).cpu_threads == 2
+    for threads in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match="cpu_threads"):
+            ModelConfig.from_dict({"cpu_threads": threads})
 
 
 def test_samples_with_broken_arrays_are_rejected() -> None:
@@ -321,3 +325,19 @@ def test_cpu_threads_for_sets_the_budget_on_the_cpu_only_and_restores_the_count(
         assert torch.get_num_threads() == len(usable_cores())
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_pinned_thread_count_holds_however_busy_the_cores_are() -> None:
+    before = torch.get_num_threads()
+    cores = usable_cores()
+    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    with subprocess.Popen([sys.executable, "-c", spin]) as busy:
+        time.sleep(0.3)
+        with cpu_threads_for(torch.device("cpu"), pinned=len(cores)) as threads:
+            assert threads == torch.get_num_threads() == len(cores)  # not sampled down
+        with cpu_threads_for(torch.device("cuda"), pinned=len(cores) + 1) as threads:
+            assert threads == before  # a GPU job leaves the count alone
+        busy.kill()
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="pinned"), cpu_threads_for(torch.device("cpu"), 0, 0):
+        pass

@@ -88,6 +88,10 @@ class ModelConfig:
         normal and so scored 0 or 1) the picked checkpoints were near random. The learning rate
         decays to 1 % by the last step, so the final weights are a settled choice.
     num_workers: data-loader worker processes that prepare and augment batches (0 = inline).
+    cpu_threads: torch threads for training and prediction on the CPU. ``None`` takes the
+        cores other processes leave free when a job starts (``samdsk.model.threads``), which
+        is fastest on a shared machine; a number pins the count, so a seeded run repeats bit
+        for bit whatever else runs beside it (a training's sums follow its thread count).
     """
 
     arch: str = "Unet"
@@ -112,6 +116,7 @@ class ModelConfig:
     val_every: int = 100
     min_val_for_selection: int = 5
     num_workers: int = 0
+    cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("arch", "encoder", "device"):
@@ -163,6 +168,11 @@ def _check_numbers(config: ModelConfig) -> None:
             raise ConfigError(f"{name} must be >= 1; got {getattr(config, name)}")
     if config.seed < 0 or config.num_workers < 0 or config.min_val_for_selection < 0:
         raise ConfigError("seed, num_workers and min_val_for_selection must be >= 0")
+    threads = config.cpu_threads
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise ConfigError(f"cpu_threads must be an integer or None; got {threads!r}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"cpu_threads must be >= 1 or None; got {threads}")
     if config.input_size < 32 or config.input_size % 32:
         # Encoders halve the resolution five times; other sizes break the skip connections.
         raise ConfigError(f"input_size must be a positive multiple of 32; got {config.input_size}")

@@ -97,7 +97,7 @@ def pretrain_by_restoration(
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     resized = np.stack([resize_image(image, config.input_size) for image in images])
-    with cpu_threads_for(device):
+    with cpu_threads_for(device, pinned=config.cpu_threads):
         model = build_model(replace(config, num_classes=RGB_CHANNELS)).to(device)
         model = model.to(memory_format=torch.channels_last)
         logger.info(

@@ -4,7 +4,9 @@ Torch's OpenMP threads spin while they wait for each other. When another process
 of two cores busy, a two-thread run then stalls at every parallel region: measured on a 2-core
 machine, Unet/resnet18 at 160 px took 7.2 s per step with 2 threads against 1.3 s with 1.
 So the run takes only the cores that are free when it starts; the count is fixed for the run,
-because results differ (slightly) between thread counts.
+because results differ (slightly) between thread counts. That also means two runs of the same
+seed repeat bit for bit only where they start on the same count: a caller who needs that (a
+test, a published experiment) pins the count (``ModelConfig.cpu_threads``).
 """
 
 from __future__ import annotations
@@ -57,13 +59,17 @@ def cpu_thread_budget(num_workers: int = 0, *, sample: bool = True) -> int:
 
 
 @contextmanager
-def cpu_threads_for(device: torch.device, num_workers: int = 0) -> Iterator[int]:
-    """Within the block torch uses ``cpu_thread_budget(num_workers)`` threads when ``device``
-    is the CPU (the count is left alone for a GPU); the caller's count comes back after.
-    Yields the count in use, for the log."""
+def cpu_threads_for(
+    device: torch.device, num_workers: int = 0, pinned: int | None = None
+) -> Iterator[int]:
+    """Within the block torch uses ``pinned`` threads, or without it
+    ``cpu_thread_budget(num_workers)``, when ``device`` is the CPU (the count is left alone
+    for a GPU); the caller's count comes back after. Yields the count in use, for the log."""
+    if pinned is not None and pinned < 1:
+        raise ValueError(f"pinned thread count must be >= 1; got {pinned}")
     before = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(cpu_thread_budget(num_workers))
+        torch.set_num_threads(pinned or cpu_thread_budget(num_workers))
     try:
         yield torch.get_num_threads()
     finally:

@@ -65,8 +65,8 @@ def train_model(
     given weights (e.g. the previous round's model). ``progress(step, steps, loss)`` is called
     after every step; ``show_progress_bar`` draws a tqdm bar on stderr. Seeds the Python,
     NumPy and torch global generators with ``config.seed``. On the CPU the run uses the cores
-    other processes leave free when it starts (see ``threads``); same config and data -> same
-    losses on the same device and thread count (logged).
+    other processes leave free when it starts (see ``threads``), or ``config.cpu_threads``;
+    same config and data -> same losses on the same device and thread count (logged).
     """
     if config.machine_augment == AUTO_AUGMENT:
         raise ConfigError(
@@ -79,7 +79,7 @@ def train_model(
         raise ConfigError(f"no training sample with weight > 0 (of {len(train)} given)")
     _seed_everything(config.seed)
     device = resolve_device(config.device)
-    with cpu_threads_for(device, config.num_workers) as threads:
+    with cpu_threads_for(device, config.num_workers, config.cpu_threads) as threads:
         model = _prepare_model(config, device, init_state)
         logger.info(
             "training %s/%s on %s (%d threads, %s): %d samples (%d of weight 0 left out), %d val",

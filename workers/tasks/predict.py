@@ -75,7 +75,7 @@ def summarize_classes(
 def _probabilities(model: torch.nn.Module, rgb: np.ndarray, config: ModelConfig) -> np.ndarray:
     """C x H x W. On the CPU only the cores other processes leave free: a round may be
     training beside it, and spinning threads would stall both."""
-    with cpu_threads_for(model_device(model)):
+    with cpu_threads_for(model_device(model), pinned=config.cpu_threads):
         return predict_probabilities(model, [rgb], config)[0]
 
 
