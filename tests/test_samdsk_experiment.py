@@ -35,6 +35,7 @@ TINY_MODEL = ModelConfig(
     batch_size=2,
     val_every=2,
     device="cpu",
+    cpu_threads=1,  # outcomes must not follow the load of whatever else runs beside the tests
 )
 
 
