@@ -138,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
         "network, decoder included",
     )
     experiment.add_argument(
+        "--keep-supervised",
+        action="store_true",
+        help="save arm A's models (every policy tried) to OUT/supervised, for --supervised-from",
+    )
+    experiment.add_argument(
+        "--supervised-from",
+        type=Path,
+        help="load arm A's models from an earlier run's OUT (or OUT/supervised) instead of "
+        "training them; refused unless that run had the same split and training settings",
+    )
+    experiment.add_argument(
         "--proposal-workers",
         type=positive,
         default=1,
@@ -229,6 +240,8 @@ def _experiment(args: argparse.Namespace) -> int:
         retrain_human_share=args.retrain_human_share,
         pretrain_steps=args.pretrain_steps,
         pretrain_transfer=args.pretrain_transfer,
+        keep_supervised=args.out / "supervised" if args.keep_supervised else None,
+        supervised_from=args.supervised_from,
     )
     source, cache = _proposal_source(args, args.out / "proposal_cache")
     if config.pretrain_steps:

@@ -40,6 +40,7 @@ from samdsk.augment_choice import (
     AUTO_AUGMENT_CHOICES,
     AugmentChoice,
     check_augment_choices,
+    choose_augment,
     train_choosing_augment,
 )
 from samdsk.dataset import Sample, Split, find_pairs, load_samples, make_split, read_split_csv
@@ -55,6 +56,7 @@ from samdsk.experiment_report import (
     make_row,
     threshold_map,
 )
+from samdsk.experiment_supervised import load_supervised, save_supervised, supervised_fingerprint
 from samdsk.fusion import DEFAULT_FUSION_BAND
 from samdsk.knowledge import ClassKnowledge
 from samdsk.metrics import paired_difference
@@ -109,6 +111,8 @@ class ExperimentConfig:
     retrain_human_share: float = 0.5
     pretrain_steps: int = 0
     pretrain_transfer: str = "encoder"
+    keep_supervised: Path | None = None
+    supervised_from: Path | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARMS))
@@ -136,7 +140,17 @@ class ExperimentConfig:
         if self.pretrain_steps < 0:
             raise ConfigError(f"pretrain_steps must be >= 0; got {self.pretrain_steps}")
         check_pretrain_transfer(self.pretrain_transfer)
+        self._check_supervised_reuse()
         self.round_config()  # checks the round settings before any training starts
+
+    def _check_supervised_reuse(self) -> None:
+        if self.supervised_from is None:
+            return
+        if self.keep_supervised is not None:
+            raise ConfigError("supervised_from already names where A's models are kept")
+        if self.pretrain_steps:
+            # C's retraining would start from this run's pretraining, A's from another's
+            raise ConfigError("supervised_from loads A's models; it cannot be beside pretraining")
 
     def _check_human_share_arm(self) -> None:
         if not 0.0 < self.retrain_human_share < 1.0:
@@ -390,24 +404,51 @@ class _Runner:
 
     def train_baseline(self) -> tuple[TrainResult, AugmentChoice | None]:
         """Arm A's model; with ``augment_choices``, one per policy, keeping the one of the
-        best validation Dice and making its policy the one every later training uses."""
-        choices = self.config.augment_choices
-        if not choices:
-            return self.train(self.human, "A (supervised)"), None
-        self.log(f"training A (supervised) under each of {list(choices)}: {len(self.human)} images")
-        chosen = train_choosing_augment(
-            self.human,
-            self.config.model,
-            val=self.val,
-            choices=choices,
-            show_progress_bar=self.bars,
-            log=self.log,
+        best validation Dice and making its policy the one every later training uses. With
+        ``supervised_from`` the models are loaded instead; ``keep_supervised`` saves them."""
+        choices, config = self.config.augment_choices, self.config
+        fingerprint = supervised_fingerprint(
+            config.data,
+            self.data.split,
+            config.model,
+            size=config.size,
+            augment_choices=choices,
         )
-        test_dice = {p: evaluate(r, self.test).mean_dice for p, r in chosen.trained.items()}
-        policy = chosen.choice.chosen
-        self.others = [r for p, r in chosen.trained.items() if p != policy]
-        self.config = replace(self.config, model=replace(self.config.model, machine_augment=policy))
-        return chosen.result, replace(chosen.choice, test_dice=test_dice)
+        policy = config.model.machine_augment
+        if config.supervised_from is not None:
+            trained = load_supervised(config.supervised_from, fingerprint, config.model.device)
+            self.log(
+                f"A (supervised): {', '.join(trained)} loaded from {config.supervised_from}, "
+                "not trained"
+            )
+            if choices:
+                policy = choose_augment({p: r.best_val_dice for p, r in trained.items()})
+                self.log(f"perturbation chosen on the stored validation Dice: {policy}")
+        elif not choices:
+            trained = {policy: self.train(self.human, "A (supervised)")}
+        else:
+            self.log(
+                f"training A (supervised) under each of {list(choices)}: {len(self.human)} images"
+            )
+            chosen = train_choosing_augment(
+                self.human,
+                config.model,
+                val=self.val,
+                choices=choices,
+                show_progress_bar=self.bars,
+                log=self.log,
+            )
+            trained, policy = chosen.trained, chosen.choice.chosen
+        if config.keep_supervised is not None:
+            save_supervised(config.keep_supervised, trained, fingerprint)
+            self.log(f"A's models kept in {config.keep_supervised}")
+        if not choices:
+            return trained[policy], None
+        val_dice = {p: result.best_val_dice for p, result in trained.items()}
+        test_dice = {p: evaluate(r, self.test).mean_dice for p, r in trained.items()}
+        self.others = [r for p, r in trained.items() if p != policy]
+        self.config = replace(config, model=replace(config.model, machine_augment=policy))
+        return trained[policy], AugmentChoice(policy, val_dice, test_dice)
 
     def row(
         self, arm: str, number: int, trained: TrainResult, machine: int, added: Added
