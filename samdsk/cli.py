@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "A's models under both policies, so a region only one of them is sure of scores low",
     )
     experiment.add_argument(
+        "--screen-peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with peer maps: leave out a peer whose per-image validation Dice is below the "
+        "chosen model's with 95%% confidence (default on; --no-screen-peers keeps every peer)",
+    )
+    experiment.add_argument(
         "--warm-start",
         action="store_true",
         help="each round's training (arms B and C) starts from the weights of the model that "
@@ -236,6 +243,7 @@ def _experiment(args: argparse.Namespace) -> int:
         arms=args.arms,
         proposal_workers=args.proposal_workers,
         peer_maps=args.peer_maps,
+        screen_peers=args.screen_peers,
         warm_start=args.warm_start,
         retrain_human_share=args.retrain_human_share,
         pretrain_steps=args.pretrain_steps,

@@ -21,7 +21,9 @@ Every training uses the same ``ModelConfig`` (steps, batch size, seed) and the s
 validation images for model selection; machine labels carry ``machine_label_weight``.
 ``augment_choices`` (or ``machine_augment="auto"``) trains A under each of those perturbation
 policies and runs every arm under the one whose model validates best (``samdsk.augment_choice``);
-``peer_maps`` then has C itself match that way (what arm P does beside C).
+``peer_maps`` then has C itself match that way (what arm P does beside C). Only the peers the
+validation images do not show worse than the chosen model join (``samdsk.peers``), unless
+``screen_peers`` is off (the runs before the screening existed).
 Images are resized once so that the longer side is ``size`` pixels; Dice is measured there.
 """
 
@@ -65,6 +67,7 @@ from samdsk.model.config import AUTO_AUGMENT
 from samdsk.model.pretrain import PretrainResult, pretrain_by_restoration
 from samdsk.model.pretrain_transfer import check_pretrain_transfer, start_from
 from samdsk.model.train import TrainResult
+from samdsk.peers import PeerScreen, screen_peers
 from samdsk.proposals import ProposalCache, ProposalSource
 from samdsk.rounds import RoundConfig, RoundResult, machine_labels, predict_in_batches, run_samdsk
 from samdsk.selection import EmptyLabels
@@ -107,6 +110,7 @@ class ExperimentConfig:
     proposal_workers: int = 1
     augment_choices: tuple[str, ...] = ()
     peer_maps: bool = False
+    screen_peers: bool = True
     warm_start: bool = False
     retrain_human_share: float = 0.5
     pretrain_steps: int = 0
@@ -221,6 +225,7 @@ class ExperimentResult:
     timings: dict[str, float]
     augment_choice: AugmentChoice | None = None
     pretrained: PretrainResult | None = None
+    peer_screens: list[PeerScreen] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """Settings, proposal source, split, rows per arm, SamDSK's scores, timings."""
@@ -248,6 +253,7 @@ class ExperimentResult:
             "paired_with_A": self.paired_with_a(),
             "paired_with_C": self.paired_with_c(),
             "augment_choice": self.augment_choice and self.augment_choice.to_dict(),
+            "peer_screen": [screen.to_dict() for screen in self.peer_screens],
             "pretraining": self.pretrained and self.pretrained.to_dict(),
             "samdsk_rounds": self._rounds_report("C"),
             **({"samdsk_peer_maps_rounds": self._rounds_report("P")} if "P" in self.arms else {}),
@@ -371,7 +377,8 @@ class _Runner:
         self.pool_images = [s.image for s in data.unlabeled]
         self.pool_truth = [s.mask for s in data.unlabeled]
         self.weight = config.model.machine_label_weight
-        self.others: list[TrainResult] = []  # A's models under the policies not chosen
+        self.others: dict[str, TrainResult] = {}  # A's models under the policies not chosen
+        self.peer_screens: list[PeerScreen] = []
 
     def train(
         self,
@@ -446,9 +453,20 @@ class _Runner:
             return trained[policy], None
         val_dice = {p: result.best_val_dice for p, result in trained.items()}
         test_dice = {p: evaluate(r, self.test).mean_dice for p, r in trained.items()}
-        self.others = [r for p, r in trained.items() if p != policy]
+        self.others = {p: r for p, r in trained.items() if p != policy}
         self.config = replace(config, model=replace(config.model, machine_augment=policy))
         return trained[policy], AugmentChoice(policy, val_dice, test_dice)
+
+    def peers(self, base: TrainResult) -> list[TrainResult]:
+        """A's models under the policies not chosen that may join ``base``'s maps: those the
+        validation images do not show worse than it (all of them without ``screen_peers``)."""
+        if not self.config.screen_peers:
+            return list(self.others.values())
+        if not self.peer_screens:
+            _, self.peer_screens = screen_peers(base, self.others, self.val)
+            for screen in self.peer_screens:
+                self.log(screen.describe())
+        return [self.others[s.policy] for s in self.peer_screens if s.kept]
 
     def row(
         self, arm: str, number: int, trained: TrainResult, machine: int, added: Added
@@ -500,7 +518,7 @@ def run_experiment(
     for arm in SAMDSK_ARMS:
         if arm in config.arms:
             clock = time.perf_counter()
-            peers = runner.others if arm == "P" or config.peer_maps else []
+            peers = runner.peers(base) if arm == "P" or config.peer_maps else []
             arms[arm] = _samdsk_arm(runner, source, cache, (base, peers), arms["A"].rows[0], arm)
             timings[f"arm_{arm}"] = time.perf_counter() - clock
     if "H" in config.arms:
@@ -523,6 +541,7 @@ def run_experiment(
     result = ExperimentResult(
         config, source_info(source), data, ordered, timings, choice, pretrained
     )
+    result.peer_screens = runner.peer_screens
     budget = result.budget_check()
     if budget is not None:
         gap = f"D - A is {budget['ceiling_gap_points']:.1f} Dice points"

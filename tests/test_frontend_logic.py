@@ -235,7 +235,10 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
                  m.perturbation({augment: 'same', augment_choice: {val_dice: {same: null}}}),
                  m.perturbation({augment: 'same', augment_choice: {val_dice: {same: 0.5,
                    strong_all: 0.4}}, peers: [{augment: 'strong_all'}]}),
-                 m.perturbation({augment: 'same', peers: []})]];
+                 m.perturbation({augment: 'same', peers: []}),
+                 m.perturbation({augment: 'same', augment_choice: {val_dice: {same: 0.6,
+                   strong_all: 0.4}}, peers: [], peer_screen: [{policy: 'strong_all',
+                   kept: false}]})]];
         """,
     )
     assert hist == [0, 0, 0, 1, 0, 0, 0, 0, 0, 3]
@@ -251,6 +254,11 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
     # with peer maps the policies whose maps were averaged in are named; none, nothing said
     assert policies[3] == "same (chosen of same, strong_all), maps averaged with strong_all"
     assert policies[4] == "same"
+    # a peer the validation labels showed worse is named as left out
+    assert (
+        policies[5]
+        == "same (chosen of same, strong_all), strong_all left out (worse on validation)"
+    )
 
 
 def test_masks_find_their_images_by_file_name(page: Any) -> None:

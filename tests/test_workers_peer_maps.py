@@ -5,13 +5,18 @@ models; without "auto" the request is refused before anything starts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+import workers.rounds.training
 from app.models import Candidate, Image, Job, ModelVersion, Project, Round
 from app.runtime import Runtime
-from samdsk.model import ModelConfig, predict_probabilities
+from samdsk.model import ModelConfig, load_checkpoint, predict_probabilities
+from samdsk.peers import MIN_IMAGES_TO_SCREEN, PeerScreen
 from samdsk.rounds import RoundConfig, construct_annotation, mean_map
 from tests.test_workers_augment_choice import _labelled_project
 from tests.uploads import create_project, real_image, upload
@@ -99,6 +104,10 @@ def test_a_round_with_peer_maps_matches_the_mean_of_every_policys_map(
     peers = version.metrics["peers"]
     assert [p["augment"] for p in peers] == [p for p in ("same", "strong_all") if p != chosen]
     assert runtime.storage.exists(peers[0]["checkpoint_key"])
+    # one validation label cannot show the peer worse than the chosen model: it is kept
+    (screen,) = version.metrics["peer_screen"]
+    assert screen["policy"] == peers[0]["augment"] and screen["kept"] is True
+    assert screen["images"] == version.metrics["val_images"] < MIN_IMAGES_TO_SCREEN
     assert (
         peers[0]["val_dice"] == version.metrics["augment_choice"]["val_dice"][peers[0]["augment"]]
     )
@@ -133,3 +142,46 @@ def test_a_round_with_peer_maps_matches_the_mean_of_every_policys_map(
         moved += abs(mean_score - alone_score) > 1e-6
     # two differently trained models: the mean map moves the score of some image
     assert moved >= 1
+
+
+@pytest.mark.slow
+def test_a_peer_left_out_is_neither_stored_nor_matched_against(
+    runtime: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the verdict is forced here: which tiny model validates worse is not up to the test
+    verdicts: list[PeerScreen] = []
+
+    def leave_out(
+        chosen: object, peers: Mapping[str, object], val: Sequence[object]
+    ) -> tuple[dict[str, object], list[PeerScreen]]:
+        verdicts.extend(PeerScreen(p, False, len(val), -0.2, -0.05) for p in peers)
+        return {}, verdicts
+
+    monkeypatch.setattr(workers.rounds.training, "screen_peers", leave_out)
+    project_id, round_id = _run_round(runtime, client)
+    with runtime.session_factory() as session:
+        round_ = session.get(Round, round_id)
+        project = session.get(Project, project_id)
+        assert round_ is not None and project is not None and round_.model_version_id
+        assert round_.status.value == "succeeded", round_.error
+        version = session.get(ModelVersion, round_.model_version_id)
+        assert version is not None
+        candidates = list(session.scalars(select(Candidate).where(Candidate.round_id == round_id)))
+        images = {c.image_id: session.get(Image, c.image_id) for c in candidates}
+        session.expunge_all()
+    assert len(verdicts) == 1
+    assert version.metrics["peer_screen"] == [verdicts[0].to_dict()]
+    assert version.metrics["peers"] == []
+    assert not any("-peer-" in key for key in runtime.storage.list_keys("models/"))
+    config = ModelConfig.from_dict(round_.settings["effective"]["model"])
+    stored = tmp_path / "model.pt"
+    stored.write_bytes(runtime.storage.get(version.checkpoint_key))
+    model, _ = load_checkpoint(stored, device="cpu")
+    method = RoundConfig(model=config, knowledge=tuple(project_knowledge(project)))
+    for candidate in candidates:
+        image = images[candidate.image_id]
+        assert image is not None
+        alone = predict_probabilities(model, [load_rgb(runtime, image)], config, flip_tta=True)
+        proposals = proposals_for(runtime, image, round_.settings["effective"]["proposals"])
+        score = construct_annotation(proposals, alone[0], method).score
+        assert candidate.score == pytest.approx(score, abs=1e-6)

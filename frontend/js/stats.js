@@ -61,14 +61,18 @@ export function roundRow(round, statistics) {
 }
 
 /** The perturbation policy a round's model trained under, "(chosen)" when the round chose
- * it on validation Dice among several (model setting machine_augment "auto"), and the
- * policies whose models' maps were averaged with its own (round setting peer_maps). */
+ * it on validation Dice among several (model setting machine_augment "auto"), the policies
+ * whose models' maps were averaged with its own (round setting peer_maps) and those left out
+ * as the validation labels showed them worse. */
 export function perturbation(model) {
   if (!model.augment) return null;
   const tried = model.augment_choice ? Object.keys(model.augment_choice.val_dice || {}) : [];
-  const text = tried.length > 1 ? `${model.augment} (chosen of ${tried.join(", ")})` : model.augment;
+  let text = tried.length > 1 ? `${model.augment} (chosen of ${tried.join(", ")})` : model.augment;
   const peers = (model.peers || []).map((peer) => peer.augment);
-  return peers.length ? `${text}, maps averaged with ${peers.join(", ")}` : text;
+  if (peers.length) text += `, maps averaged with ${peers.join(", ")}`;
+  const left = (model.peer_screen || []).filter((s) => !s.kept).map((s) => s.policy);
+  if (left.length) text += `, ${left.join(", ")} left out (worse on validation)`;
+  return text;
 }
 
 /** A round axis maximum that reads well: 1, 2, 5 or 10 times a power of ten. */

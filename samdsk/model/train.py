@@ -237,6 +237,17 @@ def _batches(
 
 def validation_dice(model: torch.nn.Module, data: ResizedSamples, config: ModelConfig) -> float:
     """Mean per-image Dice at threshold 0.5 of ``model`` on resized samples (empty/empty = 1)."""
+    return float(_dice_scores(model, data, config).mean().item())
+
+
+def validation_dice_per_image(
+    model: torch.nn.Module, data: ResizedSamples, config: ModelConfig
+) -> np.ndarray:
+    """Dice at threshold 0.5 of ``model`` on each resized sample (empty/empty = 1)."""
+    return _dice_scores(model, data, config).cpu().numpy().astype(np.float64)
+
+
+def _dice_scores(model: torch.nn.Module, data: ResizedSamples, config: ModelConfig) -> torch.Tensor:
     model.eval()
     scores = []
     with torch.inference_mode():
@@ -245,7 +256,7 @@ def validation_dice(model: torch.nn.Module, data: ResizedSamples, config: ModelC
             logits = forward_logits(model, data.images[start:stop], config)
             masks = torch.from_numpy(data.masks[start:stop]).to(logits.device)
             scores.append(dice_per_image(logits, one_hot_targets(masks, config.num_classes)))
-    return float(torch.cat(scores).mean().item())
+    return torch.cat(scores)
 
 
 def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

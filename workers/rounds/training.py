@@ -28,6 +28,7 @@ from samdsk.model import (
     save_checkpoint,
 )
 from samdsk.model.config import AUTO_AUGMENT
+from samdsk.peers import PeerScreen, screen_peers
 from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
 from workers.rounds.tracker import RoundTracker
 
@@ -122,7 +123,7 @@ def train_or_resume(
         return RoundModels(_load(runtime, version.checkpoint_key), version.id, loaded)
     tracker.begin("train")
     train, val = load_training_samples(runtime, project, config)
-    result, choice, peers = _train(train, val, config, tracker, peer_maps)
+    result, choice, peers, screens = _train(train, val, config, tracker, peer_maps)
     key = checkpoint_key(project.id, number)
     _store(runtime, key, result)
     metrics: dict[str, Any] = {
@@ -136,6 +137,7 @@ def train_or_resume(
     if choice is not None:
         metrics["augment_choice"] = {"chosen": choice.chosen, "val_dice": choice.val_dice}
     if peer_maps:
+        metrics["peer_screen"] = [screen.to_dict() for screen in screens]
         metrics["peers"] = []
         for policy, peer in peers.items():
             peer_key = peer_checkpoint_key(project.id, number, policy)
@@ -155,10 +157,11 @@ def _train(
     config: ModelConfig,
     tracker: RoundTracker,
     peer_maps: bool,
-) -> tuple[TrainResult, AugmentChoice | None, dict[str, TrainResult]]:
+) -> tuple[TrainResult, AugmentChoice | None, dict[str, TrainResult], list[PeerScreen]]:
     """(the chosen model, the perturbation choice under "auto", the other policies' models
-    when ``peer_maps``). Without validation labels "auto" trains the default policy alone, so
-    there are no peers."""
+    when ``peer_maps`` that the validation labels do not show worse than it, the verdict on
+    each). Without validation labels "auto" trains the default policy alone, so there are
+    no peers."""
 
     # with machine_augment "auto", one training per policy; progress counts all their steps
     def progress(step: int, total: int, _loss: float) -> None:
@@ -166,7 +169,7 @@ def _train(
 
     if not (peer_maps and config.machine_augment == AUTO_AUGMENT):
         result, choice = train_as_configured(train, config, val=val, progress=progress)
-        return result, choice, {}
+        return result, choice, {}, []
     chosen = train_choosing_augment(train, config, val=val, progress=progress)
     peers = {p: r for p, r in chosen.trained.items() if p != chosen.choice.chosen}
     if not peers:
@@ -176,7 +179,10 @@ def _train(
             len(val),
             chosen.choice.chosen,
         )
-    return chosen.result, chosen.choice, peers
+    kept, screens = screen_peers(chosen.result, peers, val)
+    for screen in screens:
+        log.info("round's %s", screen.describe())
+    return chosen.result, chosen.choice, kept, screens
 
 
 def _store(runtime: Runtime, key: str, result: TrainResult) -> None:
