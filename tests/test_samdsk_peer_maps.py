@@ -133,10 +133,8 @@ def test_peer_maps_need_a_perturbation_choice(tmp_path: Path) -> None:
     assert args.peer_maps is True
 
 
-@pytest.mark.parametrize("peer_maps", [True, False])
-def test_the_experiment_matches_against_the_policy_not_chosen_too(
-    peer_maps: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def record_ensembles(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """From now on, the policies of the models behind every ensemble map, one list per call."""
     seen: list[list[str]] = []
     real = samdsk.rounds.ensemble_maps
 
@@ -145,6 +143,14 @@ def test_the_experiment_matches_against_the_policy_not_chosen_too(
         return real(models, *args, **options)
 
     monkeypatch.setattr(samdsk.rounds, "ensemble_maps", recording)
+    return seen
+
+
+@pytest.mark.parametrize("peer_maps", [True, False])
+def test_the_experiment_matches_against_the_policy_not_chosen_too(
+    peer_maps: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_ensembles(monkeypatch)
     monkeypatch.setattr(samdsk.augment_choice, "choose_augment", lambda _: "strong_all")
     config = _tiny_experiment(
         _write_folder(tmp_path / "data", 12),

@@ -3,10 +3,8 @@ a peer the validation images show worse than the chosen model stays out of the m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-import samdsk.rounds
 from samdsk.augment_choice import AUTO_AUGMENT_CHOICES
 from samdsk.cli import build_parser
 from samdsk.experiment import run_experiment
@@ -29,6 +26,7 @@ from samdsk.peers import (
 )
 from samdsk.proposals import build_proposal_source
 from tests.test_samdsk_experiment import _tiny_experiment, _write_folder
+from tests.test_samdsk_peer_maps import record_ensembles
 from tests.test_samdsk_rounds import MODEL, _disc
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -149,14 +147,7 @@ def test_a_model_blind_to_the_discs_is_left_out_and_an_equal_one_kept(
 def test_the_experiment_matches_only_against_the_peers_it_keeps(
     screen: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[list[str]] = []
-    real = samdsk.rounds.ensemble_maps
-
-    def recording(models: Sequence[TrainResult], *args: Any, **options: Any) -> list[np.ndarray]:
-        seen.append([m.config.machine_augment for m in models])
-        return real(models, *args, **options)
-
-    monkeypatch.setattr(samdsk.rounds, "ensemble_maps", recording)
+    seen = record_ensembles(monkeypatch)
     kept_at = tmp_path / "supervised"
     config = _tiny_experiment(
         _write_folder(tmp_path / "data", 30),

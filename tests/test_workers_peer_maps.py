@@ -84,11 +84,12 @@ def _run_round(runtime: Runtime, client: TestClient) -> tuple[int, int]:
     return project_id, round_id
 
 
-@pytest.mark.slow
-def test_a_round_with_peer_maps_matches_the_mean_of_every_policys_map(
-    runtime: Runtime, client: TestClient
-) -> None:
-    project_id, round_id = _run_round(runtime, client)
+FinishedRound = tuple[Round, Project, ModelVersion, list[Candidate], dict[int, Image | None]]
+
+
+def _finished_round(runtime: Runtime, project_id: int, round_id: int) -> FinishedRound:
+    """The round (which must have succeeded), its project, model version, candidates and
+    their images, detached from the session."""
     with runtime.session_factory() as session:
         round_ = session.get(Round, round_id)
         project = session.get(Project, project_id)
@@ -99,6 +100,15 @@ def test_a_round_with_peer_maps_matches_the_mean_of_every_policys_map(
         candidates = list(session.scalars(select(Candidate).where(Candidate.round_id == round_id)))
         images = {c.image_id: session.get(Image, c.image_id) for c in candidates}
         session.expunge_all()
+    return round_, project, version, candidates, images
+
+
+@pytest.mark.slow
+def test_a_round_with_peer_maps_matches_the_mean_of_every_policys_map(
+    runtime: Runtime, client: TestClient
+) -> None:
+    project_id, round_id = _run_round(runtime, client)
+    round_, project, version, candidates, images = _finished_round(runtime, project_id, round_id)
     assert round_.settings["effective"]["peer_maps"] is True
     chosen = version.metrics["augment_choice"]["chosen"]
     peers = version.metrics["peers"]
@@ -159,16 +169,7 @@ def test_a_peer_left_out_is_neither_stored_nor_matched_against(
 
     monkeypatch.setattr(workers.rounds.training, "screen_peers", leave_out)
     project_id, round_id = _run_round(runtime, client)
-    with runtime.session_factory() as session:
-        round_ = session.get(Round, round_id)
-        project = session.get(Project, project_id)
-        assert round_ is not None and project is not None and round_.model_version_id
-        assert round_.status.value == "succeeded", round_.error
-        version = session.get(ModelVersion, round_.model_version_id)
-        assert version is not None
-        candidates = list(session.scalars(select(Candidate).where(Candidate.round_id == round_id)))
-        images = {c.image_id: session.get(Image, c.image_id) for c in candidates}
-        session.expunge_all()
+    round_, project, version, candidates, images = _finished_round(runtime, project_id, round_id)
     assert len(verdicts) == 1
     assert version.metrics["peer_screen"] == [verdicts[0].to_dict()]
     assert version.metrics["peers"] == []
