@@ -6,18 +6,22 @@ each mask back to the host while run-length encoding it. ``SamMaskEngine`` inste
 
 1. encodes images (and crops) in batches, in bf16 on a GPU, reading and writing an optional
    on-disk ``EmbeddingCache``;
-2. decodes large prompt batches and filters them on the 256 x 256 low-resolution logits:
-   the predicted-IoU test is exact there, and the stability test uses an upper bound of the
-   exact score (``engine_ops.stability_upper_bound``), so it only drops masks that the
-   reference would drop too;
+2. decodes large prompt batches with ``FastMaskDecoder`` (the reference decoder's function
+   with the prompt-independent work done once per image, fused projections and per-pixel
+   upscaling; image-side tensors in bf16 on a GPU, prompt tokens and predicted IoUs in
+   float32), makes mask logits only for prompts with a mask above the predicted-IoU
+   threshold, and filters on the 256 x 256 low-resolution logits: the stability test uses an
+   upper bound of the exact score (``engine_ops.stability_upper_bound``), so it only drops
+   masks that the reference would drop too;
 3. upscales the survivors exactly as the reference does (float32, same two bilinear steps),
    applies the exact stability threshold, box and crop-edge filters, and runs torchvision's
    ``batched_nms`` on the device;
 4. upscales the NMS survivors once more (keeping low-resolution logits instead of full masks
    bounds memory), bit-packs them on the device and copies them to the host in one transfer.
 
-It synchronises once per prompt batch, never per mask. In float32 (the CPU default) its masks
-are the reference's; in bf16 they agree up to bf16 rounding of borderline pixels and scores.
+It synchronises twice per prompt batch, never per mask. In float32 (the CPU default) its masks
+are the reference's up to float32 rounding; in bf16 they agree up to bf16 rounding of
+borderline pixels and scores.
 """
 
 from __future__ import annotations
@@ -140,7 +144,8 @@ class SamMaskEngine:
         self.embeddings = embeddings
         self.source = source
         batch = settings.points_per_batch or (256 if self.device.type == "cuda" else 64)
-        self.decoder = PromptDecoder(model, settings, batch)
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        self.decoder = PromptDecoder(model, settings, batch, dtype)
 
     def generate(self, images: Sequence[np.ndarray]) -> list[Proposals]:
         """Proposals of each H x W x 3 uint8 RGB image: N x H x W bool masks, N float32

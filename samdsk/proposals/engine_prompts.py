@@ -3,8 +3,11 @@
 ``PromptDecoder`` turns a crop's embedding and point grid into ``Candidates``: the masks that
 pass the predicted-IoU, stability and crop-edge filters and the within-crop box NMS, held as
 their 256 x 256 low-resolution logits (full-resolution masks are made only at the end, for
-the few that survive). The decoder runs in float32: bf16 predicted IoUs would tie often and
-make NMS pick among near-duplicates arbitrarily.
+the few that survive). The decoder is ``FastMaskDecoder``: its image-side tensors follow the
+engine's precision, while prompt tokens and predicted IoUs stay float32 (bf16 predicted IoUs
+would tie often and make NMS pick among near-duplicates arbitrarily). Mask logits are made
+only for prompts with a mask above the predicted-IoU threshold: the others' masks would all
+be dropped by that test, which needs no mask.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from samdsk.proposals.engine_decoder import FastMaskDecoder
 from samdsk.proposals.engine_ops import (
     mask_boxes,
     near_crop_edge,
@@ -80,10 +84,11 @@ _FIELDS = ("low_res", "iou", "stability", "boxes", "crop_index")
 class PromptDecoder:
     """The mask decoder of a ``Sam`` model over point grids, ``batch`` prompts at a time."""
 
-    def __init__(self, model: Any, settings: Any, batch: int) -> None:
+    def __init__(self, model: Any, settings: Any, batch: int, dtype: torch.dtype) -> None:
         from segment_anything.utils.transforms import ResizeLongestSide
 
         self.model = model
+        self.fast = FastMaskDecoder(model, dtype)
         self.settings = settings
         self.batch = batch
         self.frame: int = model.image_encoder.img_size
@@ -110,7 +115,8 @@ class PromptDecoder:
         on ``crop`` of an image of ``image_size`` (H, W); boxes in image pixels."""
         s = self.settings
         parts = []
-        for low_res, iou in self._decode_all(embedding, crop, grid):
+        floor = s.pred_iou_thresh if s.pred_iou_thresh > 0.0 else None
+        for low_res, iou in self._decode_all(embedding, crop, grid, floor):
             keep = torch.ones_like(iou, dtype=torch.bool)
             if s.pred_iou_thresh > 0.0:
                 keep &= iou > s.pred_iou_thresh
@@ -119,7 +125,7 @@ class PromptDecoder:
                     low_res, self._input_size(crop), self.frame, self.threshold, self.offset
                 )
                 keep &= bound >= s.stability_score_thresh
-            chosen = keep.nonzero()[:, 0]  # one read-back per prompt batch
+            chosen = keep.nonzero()[:, 0]  # the batch's second and last read-back
             for start in range(0, len(chosen), UPSCALE_CHUNK):
                 chunk = chosen[start : start + UPSCALE_CHUNK]
                 parts.append(self._exact(low_res[chunk], iou[chunk], crop, image_size))
@@ -137,7 +143,7 @@ class PromptDecoder:
         """Unfiltered per-mask (3 per prompt, prompt-major) predicted IoU, exact stability and
         its low-resolution upper bound, for comparisons with the reference."""
         ious, exact, bounds = [], [], []
-        for low_res, iou in self._decode_all(embedding, crop, grid):
+        for low_res, iou in self._decode_all(embedding, crop, grid, None):
             ious.append(iou)
             bounds.append(
                 stability_upper_bound(
@@ -176,27 +182,32 @@ class PromptDecoder:
         return Candidates(low_res, iou, stability, boxes, crop_of).select(keep)
 
     def _decode_all(
-        self, embedding: torch.Tensor, crop: tuple[int, int, int, int], grid: np.ndarray
+        self,
+        embedding: torch.Tensor,
+        crop: tuple[int, int, int, int],
+        grid: np.ndarray,
+        iou_floor: float | None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(3B x 256 x 256 float32 logits, 3B float32 predicted IoU) per batch of B prompts,
-        one batch at a time so that only one batch of logits is held unfiltered."""
+        """(3k x 256 x 256 float32 logits, 3k float32 predicted IoU) per batch of prompts, for
+        the k prompts of the batch with a predicted IoU above ``iou_floor`` (all if None), in
+        prompt order; one batch at a time, so that only one batch of logits is held."""
         size = _size(crop)
         points = grid * np.array(size)[None, ::-1]  # grid is (x, y); size is (H, W)
         coords = self.transform.apply_coords(points, size)
+        terms = self.fast.image_terms(embedding)
         for start in range(0, len(coords), self.batch):
             batch = torch.as_tensor(coords[start : start + self.batch], device=self.device)
             labels = torch.ones(len(batch), dtype=torch.int, device=self.device)
-            sparse, dense = self.model.prompt_encoder(
+            sparse, _ = self.model.prompt_encoder(
                 points=(batch[:, None, :], labels[:, None]), boxes=None, masks=None
             )
-            low_res, iou = self.model.mask_decoder(
-                image_embeddings=embedding,
-                image_pe=self.model.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=True,
-            )
-            yield low_res.flatten(0, 1).float(), iou.flatten(0, 1).float()
+            decoded = self.fast.transform(terms, sparse)
+            keys, hyper, iou = decoded.keys, decoded.hyper, decoded.iou
+            if iou_floor is not None:
+                asked = (iou > iou_floor).any(dim=1).nonzero()[:, 0]  # one read-back per batch
+                keys, hyper, iou = keys[asked], hyper[asked], iou[asked]
+            low_res = self.fast.mask_logits(terms, keys, hyper)
+            yield low_res.flatten(0, 1), iou.flatten(0, 1)
 
     def _input_size(self, crop: tuple[int, int, int, int]) -> tuple[int, int]:
         height, width = _size(crop)

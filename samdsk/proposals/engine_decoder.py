@@ -1,0 +1,328 @@
+"""SAM's mask decoder, restructured for many point prompts on one image embedding.
+
+``MaskDecoder`` copies the 64 x 64 image embedding once per prompt and runs every step on
+those copies in float32: over a 32 x 32 point grid that is about 3.7 TFLOP and, counting
+every tensor read and written, about 380 GB of memory traffic per image, more than the ViT-B
+image encoder costs. ``FastMaskDecoder`` computes the same function with less work:
+
+- what does not depend on the prompt is computed once per image: the first layer's image
+  keys, values and image-side queries (its image tokens are the same for every prompt), and
+  the positional terms of later projections (``linear(x + pe) = linear(x) + pe @ W.T``);
+- the three projections that read the same image tokens are one matrix product;
+- the two transposed convolutions (kernel 2, stride 2, so each output pixel sees one input
+  pixel) and the mask hypernetwork product are per-pixel matrix products, and only the three
+  multimask outputs are made;
+- image-side tensors may be bf16 (``dtype``) while the prompt tokens, the mask hypernetworks
+  and the IoU head stay float32, so predicted IoUs come from float32 arithmetic and do not
+  tie the way bf16 values would;
+- the mask logits are made only for the prompts asked for (the engine asks only for prompts
+  with a mask above the predicted-IoU threshold, which needs no mask).
+
+In float32 its outputs equal the reference decoder's up to rounding (about 1e-6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+MULTIMASK = slice(1, None)  # the reference's multimask output: mask tokens 1, 2 and 3
+
+
+@dataclass(frozen=True)
+class ImageTerms:
+    """The prompt-independent part of the decoder for one image embedding.
+
+    src: N x C image tokens (embedding plus the no-mask embedding), N = h * w, row-major;
+    first_keys, first_values: 1 x heads x N x d of the first token-to-image attention;
+    first_queries: heads x N x d of the first image-to-token attention; later_bias: per later
+    layer the N x 3D positional term of its fused projection, then the N x 2D one of the
+    final attention; grid: (h, w). All in the decoder's dtype.
+    """
+
+    src: torch.Tensor
+    first_keys: torch.Tensor
+    first_values: torch.Tensor
+    first_queries: torch.Tensor
+    later_bias: list[torch.Tensor]
+    grid: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """B prompts through the transformer: image tokens (B x N x C, the decoder's dtype), the
+    multimask predicted IoUs (B x 3 float32) and mask hypernetwork vectors (B x C' x 3)."""
+
+    keys: torch.Tensor
+    iou: torch.Tensor
+    hyper: torch.Tensor
+
+
+class FastMaskDecoder:
+    """The mask decoder of a ``segment_anything`` ``Sam`` for point prompts, multimask output.
+
+    dtype: of the image-side tensors (torch.bfloat16 on a GPU, torch.float32 for results
+    equal to the reference's up to rounding). The model's own weights are read, never changed.
+    """
+
+    def __init__(self, model: Any, dtype: torch.dtype) -> None:
+        self.model = model
+        self.dtype = dtype
+        decoder = model.mask_decoder
+        self.transformer = decoder.transformer
+        self.layers = list(self.transformer.layers)
+        if not self.layers or not self.layers[0].skip_first_layer_pe:
+            raise ValueError("expected SAM's two-way transformer (first layer without PE)")
+        attention = self.layers[0].cross_attn_token_to_image
+        self.heads: int = attention.num_heads
+        self.inner: int = attention.internal_dim
+        with torch.no_grad():
+            # Float32 (weight, bias) of each later layer's image-side projections, and which of
+            # their outputs take the positional encoding (keys and queries do, values do not).
+            self._fused32 = [self._fused_weights(layer) for layer in self.layers[1:]]
+            final = self.transformer.final_attn_token_to_image
+            self._final32 = _stack([final.k_proj, final.v_proj])
+            self._fused = [weight.to(dtype) for weight, _ in self._fused32]
+            self._final = self._final32[0].to(dtype)
+            self._out = [
+                _cast(layer.cross_attn_image_to_token.out_proj, dtype) for layer in self.layers
+            ]
+            self._upscale = _Upscaling(decoder.output_upscaling, dtype)
+
+    def image_terms(self, embedding: torch.Tensor) -> ImageTerms:
+        """Terms of a 1 x C x h x w float32 image embedding, for every prompt batch on it."""
+        prompts = self.model.prompt_encoder
+        _, channels, height, width = embedding.shape
+        with torch.no_grad():
+            no_mask = prompts.no_mask_embed.weight.reshape(1, channels, 1, 1)
+            src = (embedding.float() + no_mask)[0].flatten(1).T.contiguous()  # N x C
+            pe = prompts.get_dense_pe()[0].flatten(1).T.contiguous()
+            first = self.layers[0]
+            keys = first.cross_attn_token_to_image.k_proj(src + pe)
+            values = first.cross_attn_token_to_image.v_proj(src)
+            queries = first.cross_attn_image_to_token.q_proj(src + pe)
+            later = [
+                self._positional(pe, weight, bias, with_pe=(True, False, True))
+                for weight, bias in self._fused32
+            ]
+            later.append(self._positional(pe, *self._final32, with_pe=(True, False)))
+        return ImageTerms(
+            src=src.to(self.dtype),
+            first_keys=self._heads(keys[None]).to(self.dtype),
+            first_values=self._heads(values[None]).to(self.dtype),
+            first_queries=self._heads(queries[None])[0].to(self.dtype),
+            later_bias=later,
+            grid=(height, width),
+        )
+
+    def transform(self, terms: ImageTerms, sparse: torch.Tensor) -> Decoded:
+        """B x T x C float32 sparse prompt embeddings -> the transformer's outputs."""
+        decoder = self.model.mask_decoder
+        batch = sparse.shape[0]
+        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])
+        prompt = torch.cat([output_tokens[None].expand(batch, -1, -1), sparse], dim=1)
+        queries, keys = self._first_layer(terms, prompt)
+        for index, layer in enumerate(self.layers[1:], start=1):
+            queries, keys = self._later_layer(terms, layer, index, queries, keys, prompt)
+        queries = self._final_attention(terms, queries, keys, prompt)
+        masks = queries[:, 1 : 1 + decoder.num_mask_tokens]
+        hyper = torch.stack(
+            [mlp(masks[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=2
+        )
+        iou = decoder.iou_prediction_head(queries[:, 0])
+        return Decoded(keys=keys, iou=iou[:, MULTIMASK].float(), hyper=hyper[..., MULTIMASK])
+
+    def mask_logits(
+        self, terms: ImageTerms, keys: torch.Tensor, hyper: torch.Tensor
+    ) -> torch.Tensor:
+        """k x N x C image tokens and k x C' x 3 hypernetwork vectors -> k x 3 x 4h x 4w
+        float32 low-resolution mask logits (the reference decoder's multimask output)."""
+        return self._upscale(keys, hyper.to(self.dtype), terms.grid).float()
+
+    def __call__(
+        self, terms: ImageTerms, sparse: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B x 3 x 4h x 4w float32 logits, B x 3 float32 predicted IoU), as ``MaskDecoder``
+        with multimask output."""
+        decoded = self.transform(terms, sparse)
+        return self.mask_logits(terms, decoded.keys, decoded.hyper), decoded.iou
+
+    def _first_layer(
+        self, terms: ImageTerms, prompt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first block: every prompt attends to the same image tokens."""
+        layer = self.layers[0]
+        queries = layer.norm1(layer.self_attn(q=prompt, k=prompt, v=prompt))
+        attention = layer.cross_attn_token_to_image
+        asked = self._heads(attention.q_proj(queries + prompt))  # B x heads x T x d
+        batch, heads, tokens, depth = asked.shape
+        # One long query sequence against the shared keys: no per-prompt copy of them.
+        folded = asked.transpose(0, 1).reshape(1, heads, batch * tokens, depth)
+        seen = F.scaled_dot_product_attention(
+            folded.to(self.dtype), terms.first_keys, terms.first_values
+        )
+        seen = seen.reshape(heads, batch, tokens, depth).permute(1, 2, 0, 3).flatten(2)
+        queries = layer.norm2(queries + attention.out_proj(seen.float()))
+        queries = layer.norm3(queries + layer.mlp(queries))
+        keys = self._image_to_token_shared(terms, layer, queries, prompt)
+        return queries, keys
+
+    def _image_to_token_shared(
+        self, terms: ImageTerms, layer: Any, queries: torch.Tensor, prompt: torch.Tensor
+    ) -> torch.Tensor:
+        """The first image-to-token attention, whose image-side queries every prompt shares.
+
+        Softmax weights A (over each prompt's T tokens) and per-head value rows folded into
+        the output projection, U_h = V_h @ W_out,h.T, give the projected output directly as
+        A @ U: no B x N x D attention output and no separate projection pass over it.
+        """
+        attention = layer.cross_attn_image_to_token
+        token_keys = self._heads(attention.k_proj(queries + prompt))  # B x heads x T x d
+        token_values = self._heads(attention.v_proj(queries))
+        batch, heads, tokens, depth = token_keys.shape
+        columns = token_keys.permute(1, 3, 0, 2).reshape(heads, depth, batch * tokens)
+        logits = torch.matmul(terms.first_queries, columns.to(self.dtype)) / depth**0.5
+        weights = logits.view(heads, -1, batch, tokens).softmax(dim=-1, dtype=torch.float32)
+        weights = weights.permute(2, 1, 0, 3).reshape(batch, -1, heads * tokens)
+        per_head = attention.out_proj.weight.view(-1, heads, depth).transpose(0, 1)
+        folded = torch.matmul(token_values, per_head.transpose(1, 2)[None])  # B x heads x T x C
+        projected = torch.bmm(weights.to(self.dtype), folded.flatten(1, 2).to(self.dtype))
+        projected += terms.src + attention.out_proj.bias.to(self.dtype)
+        return _layer_norm(projected, layer.norm4)
+
+    def _later_layer(
+        self,
+        terms: ImageTerms,
+        layer: Any,
+        index: int,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        prompt: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        asked = queries + prompt
+        queries = layer.norm1(queries + layer.self_attn(q=asked, k=asked, v=queries))
+        # Token-to-image keys and values and image-to-token queries in one product.
+        projected = F.linear(keys, self._fused[index - 1])
+        projected += terms.later_bias[index - 1]
+        inner = self.inner
+        image_keys = self._heads(projected[..., :inner])
+        image_values = self._heads(projected[..., inner : 2 * inner])
+        image_queries = self._heads(projected[..., 2 * inner :])
+        attention = layer.cross_attn_token_to_image
+        asked = self._heads(attention.q_proj(queries + prompt)).to(self.dtype)
+        seen = F.scaled_dot_product_attention(asked, image_keys, image_values)
+        queries = layer.norm2(queries + attention.out_proj(seen.transpose(1, 2).flatten(2).float()))
+        queries = layer.norm3(queries + layer.mlp(queries))
+        attention = layer.cross_attn_image_to_token
+        token_keys = self._heads(attention.k_proj(queries + prompt)).to(self.dtype)
+        token_values = self._heads(attention.v_proj(queries)).to(self.dtype)
+        seen = F.scaled_dot_product_attention(image_queries, token_keys, token_values)
+        out_weight, out_bias = self._out[index]
+        update = F.linear(seen.transpose(1, 2).flatten(2), out_weight, out_bias)
+        update += keys
+        return queries, _layer_norm(update, layer.norm4)
+
+    def _final_attention(
+        self, terms: ImageTerms, queries: torch.Tensor, keys: torch.Tensor, prompt: torch.Tensor
+    ) -> torch.Tensor:
+        attention = self.transformer.final_attn_token_to_image
+        projected = F.linear(keys, self._final)
+        projected += terms.later_bias[-1]
+        image_keys = self._heads(projected[..., : self.inner])
+        image_values = self._heads(projected[..., self.inner :])
+        asked = self._heads(attention.q_proj(queries + prompt)).to(self.dtype)
+        seen = F.scaled_dot_product_attention(asked, image_keys, image_values)
+        update = attention.out_proj(seen.transpose(1, 2).flatten(2).float())
+        normed: torch.Tensor = self.transformer.norm_final_attn(queries + update)
+        return normed
+
+    def _positional(
+        self, pe: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, with_pe: tuple[bool, ...]
+    ) -> torch.Tensor:
+        """N x (parts * D) term added to ``keys @ weight.T``: ``pe @ W.T`` for the parts whose
+        input is ``keys + pe``, and the bias, in float32 then cast once."""
+        term = pe @ weight.T
+        for part, used in enumerate(with_pe):
+            if not used:
+                term[:, part * self.inner : (part + 1) * self.inner] = 0.0
+        return (term + bias).to(self.dtype)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """B x L x D -> B x heads x L x d, as ``Attention._separate_heads`` (a view)."""
+        batch, length, width = x.shape
+        return x.view(batch, length, self.heads, width // self.heads).transpose(1, 2)
+
+    @staticmethod
+    def _fused_weights(layer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float32 (3D x C weight, 3D bias) of a later layer's three image-side
+        projections: token-to-image k and v, image-to-token q."""
+        return _stack(
+            [
+                layer.cross_attn_token_to_image.k_proj,
+                layer.cross_attn_token_to_image.v_proj,
+                layer.cross_attn_image_to_token.q_proj,
+            ]
+        )
+
+
+class _Upscaling:
+    """``output_upscaling`` and the hypernetwork product as per-pixel matrix products.
+
+    A transposed convolution with kernel 2 and stride 2 maps each input pixel to its own 2 x 2
+    output block, so it is a linear map C -> 4 C1 per pixel; LayerNorm2d normalises each
+    output pixel over its channels.
+    """
+
+    def __init__(self, upscaling: Any, dtype: torch.dtype) -> None:
+        first, norm, self.first_act, second, self.second_act = upscaling
+        self.first = _transposed_conv_as_linear(first, dtype)
+        self.second = _transposed_conv_as_linear(second, dtype)
+        self.norm_weight = norm.weight.detach().to(dtype)
+        self.norm_bias = norm.bias.detach().to(dtype)
+        self.eps = float(norm.eps)
+        self.hidden = int(first.out_channels)
+        self.channels = int(second.out_channels)
+
+    def __call__(
+        self, keys: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int]
+    ) -> torch.Tensor:
+        count = keys.shape[0]
+        height, width = grid
+        pixels, masks = height * width, hyper.shape[-1]
+        x = F.linear(keys, *self.first).view(count, pixels * 4, self.hidden)  # pixel, 2 x 2
+        x = F.layer_norm(x, (self.hidden,), self.norm_weight, self.norm_bias, self.eps)
+        x = self.first_act(x)
+        x = self.second_act(F.linear(x, *self.second)).view(count, pixels * 16, self.channels)
+        logits = torch.bmm(x, hyper)  # count x (h w 2 2 2 2) x masks
+        # (i, j, a, b, a2, b2) -> row 4i + 2a + a2, column 4j + 2b + b2.
+        logits = logits.view(count, height, width, 2, 2, 2, 2, masks)
+        logits = logits.permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return logits.reshape(count, masks, 4 * height, 4 * width)
+
+
+def _transposed_conv_as_linear(conv: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(4 C_out x C_in weight, 4 C_out bias) with outputs ordered (a, b, channel) for the
+    output pixel (2 i + a, 2 j + b) of input pixel (i, j)."""
+    weight = conv.weight.detach()  # C_in x C_out x 2 x 2
+    if tuple(conv.kernel_size) != (2, 2) or tuple(conv.stride) != (2, 2):
+        raise ValueError("expected transposed convolutions of kernel 2 and stride 2")
+    matrix = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).T
+    return matrix.contiguous().to(dtype), conv.bias.detach().repeat(4).to(dtype)
+
+
+def _cast(linear: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    return linear.weight.detach().to(dtype), linear.bias.detach().to(dtype)
+
+
+def _stack(linears: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    weight = torch.cat([linear.weight.detach() for linear in linears])
+    bias = torch.cat([linear.bias.detach() for linear in linears])
+    return weight.float(), bias.float()
+
+
+def _layer_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
+    weight, bias = norm.weight.to(x.dtype), norm.bias.to(x.dtype)
+    return F.layer_norm(x, norm.normalized_shape, weight, bias, norm.eps)
