@@ -13,6 +13,10 @@ builders, no checkpoint) unless --checkpoint is given. Reported per model:
   encoder), their ratio, and peak GPU memory of each on CUDA;
 - pre-filter agreement on the first image: per mask (3 per prompt) the predicted IoU and
   stability score of both, before any filtering (the engine's in bf16 on CUDA);
+- the same timing with every prompt's masks made (predicted-IoU threshold 0: the engine
+  otherwise skips the masks of prompts below it, which random weights make almost all);
+- stage timings and the decoder's operations and bytes moved per prompt
+  (bench/proposal_stages.py);
 - mask agreement at the paper's thresholds and at permissive ones (predicted IoU and
   stability 0, box NMS off, fewer points): random weights let few masks pass the paper's
   thresholds, and their masks are scattered, so box NMS keeps almost none. For each
@@ -26,7 +30,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from bench.proposal_stages import decoder_cost, stage_times, timed
 from samdsk.proposals.agreement import mask_agreement, reference_prompt_scores
 from samdsk.proposals.engine import EngineSettings, SamMaskEngine
 from samdsk.proposals.weights import load_sam, sam_builders
@@ -44,6 +48,7 @@ from samdsk.types import Proposals
 DATA = Path("/work/shared/data/kvasir_seg/images")
 PAPER = {"pred_iou_thresh": 0.5, "stability_score_thresh": 0.5, "box_nms_thresh": 0.5}
 PERMISSIVE = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
+EVERY_PROMPT = {**PAPER, "pred_iou_thresh": 0.0}
 
 
 def load_images(folder: Path, count: int, size: int) -> list[np.ndarray]:
@@ -98,21 +103,6 @@ def make_engine(model: Any, args: argparse.Namespace, pps: int, **thr: float) ->
     return SamMaskEngine(
         model, settings, weights_sha256="bench", model_type="bench", precision=args.precision
     )
-
-
-def timed(device: str, work: Any) -> tuple[Any, float, float | None]:
-    """(result, seconds, peak GPU MiB or None) of ``work()``."""
-    cuda = device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    result = work()
-    if cuda:
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
-    return result, seconds, peak
 
 
 def compare_prefilter(
@@ -183,6 +173,19 @@ def bench_model(name: str, images: list[np.ndarray], args: argparse.Namespace) -
         "paper_agreement": agreement(reference, ours, args.device),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "paper_agreement"}), flush=True)
+    every = make_engine(model, args, pps, **EVERY_PROMPT)
+    with torch.inference_mode():
+        _, ref_s, _ = timed(args.device, lambda: run_reference(model, images, pps, **EVERY_PROMPT))
+        _, eng_s, _ = timed(args.device, lambda: every.generate(images))
+    result["every_prompt_timing"] = {
+        **EVERY_PROMPT,
+        "reference_images_per_s": len(images) / ref_s,
+        "engine_images_per_s": len(images) / eng_s,
+        "speedup": ref_s / eng_s,
+    }
+    result["stages_ms_per_image"] = stage_times(model, engine, images, pps)
+    result["decoder_cost"] = decoder_cost(model, engine.decoder.fast.dtype)
+    print(json.dumps({k: result[k] for k in ("every_prompt_timing", "stages_ms_per_image")}))
     result["prefilter"] = compare_prefilter(model, engine, images[0], pps)
     few, loose = images[: args.agreement_images], args.agreement_points
     reference = run_reference(model, few, loose, **PERMISSIVE)

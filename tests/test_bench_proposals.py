@@ -35,3 +35,19 @@ def test_times_both_and_finds_them_in_agreement(tmp_path: Path) -> None:
     assert permissive["pass"] and permissive["reference_masks"] > 0
     assert permissive["engine_masks"] == permissive["reference_masks"]
     assert permissive["best_iou_median"] >= 0.98
+    every = result["every_prompt_timing"]
+    assert every["pred_iou_thresh"] == 0.0 and every["engine_images_per_s"] > 0
+    stages = result["stages_ms_per_image"]
+    assert set(stages) == {
+        "reference_encoder_ms",
+        "reference_decoder_with_upscaling_ms",
+        "engine_encoder_ms",
+        "engine_decoder_transformer_ms",
+        "engine_mask_logits_every_prompt_ms",
+    }
+    assert all(milliseconds > 0 for milliseconds in stages.values())
+    cost = result["decoder_cost"]
+    assert cost["engine"]["dtype"] == "float32"
+    # the restructured decoder does less of both, whatever the device
+    for key in ("gflop_per_prompt", "mb_moved_per_prompt"):
+        assert 0 < cost["engine"][key] < 0.8 * cost["reference_fp32"][key]
