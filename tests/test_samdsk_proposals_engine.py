@@ -123,7 +123,9 @@ def _count_encoder_calls(source: FastSamProposalSource) -> list[int]:
     def hook(*_: object) -> None:
         calls[0] += 1
 
-    source.engine.model.image_encoder.register_forward_hook(hook)
+    # The engine runs the encoder's modules itself (fused attention): its neck runs once per
+    # encoder pass.
+    source.engine.model.image_encoder.neck.register_forward_hook(hook)
     return calls
 
 

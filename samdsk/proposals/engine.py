@@ -4,8 +4,9 @@
 64 prompts at a time, upscales every mask to full resolution before filtering it, and reads
 each mask back to the host while run-length encoding it. ``SamMaskEngine`` instead
 
-1. encodes images (and crops) in batches, in bf16 on a GPU, reading and writing an optional
-   on-disk ``EmbeddingCache``;
+1. encodes images (and crops) in batches, in bf16 on a GPU, with fused attention
+   (``engine_encoder.encode``: the encoder's function without writing attention scores out),
+   reading and writing an optional on-disk ``EmbeddingCache``;
 2. decodes large prompt batches with ``FastMaskDecoder`` (the reference decoder's function
    with the prompt-independent work done once per image, fused projections and per-pixel
    upscaling; image-side tensors in bf16 on a GPU, prompt tokens and predicted IoUs in
@@ -37,6 +38,7 @@ from samdsk.errors import ConfigError
 from samdsk.imageio import hash_array
 from samdsk.model.config import check_image as check_rgb_image
 from samdsk.proposals.embeddings import EmbeddingCache, EmbeddingKey
+from samdsk.proposals.engine_encoder import encode
 from samdsk.proposals.engine_ops import pack_masks, unpack_masks
 from samdsk.proposals.engine_prompts import Candidates, PromptDecoder
 from samdsk.types import Proposals
@@ -262,7 +264,7 @@ class SamMaskEngine:
         """B x C x h x w float32 embeddings of B H x W x 3 uint8 crops, in one encoder call."""
         with torch.inference_mode(), self._autocast():
             inputs = torch.cat([self.decoder.preprocess(crop) for crop in crops])
-            features: torch.Tensor = self.model.image_encoder(inputs)
+            features = encode(self.model.image_encoder, inputs)
         return features.float()
 
     @staticmethod
