@@ -567,7 +567,8 @@ def _add_proposal_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sam-precision",
         choices=("auto", "bf16", "fp32"),
-        help="sam_fast: the image encoder's precision (auto: bf16 on CUDA, fp32 elsewhere)",
+        help="sam_fast: precision of the encoder and the decoder's image side (auto: bf16 on "
+        "CUDA, fp32 elsewhere)",
     )
     group.add_argument(
         "--embedding-cache",

@@ -38,7 +38,8 @@ class ImageTerms:
 
     src: N x C image tokens (embedding plus the no-mask embedding), N = h * w, row-major;
     first_keys, first_values: 1 x heads x N x d of the first token-to-image attention;
-    first_queries: heads x N x d of the first image-to-token attention; later_bias: per later
+    first_queries: heads x N x d of the first image-to-token attention, already multiplied by
+    the attention's 1 / sqrt(d) (a pass over every prompt's scores saved); later_bias: per later
     layer the N x 3D positional term of its fused projection, then the N x 2D one of the
     final attention; grid: (h, w). All in the decoder's dtype.
     """
@@ -79,6 +80,7 @@ class FastMaskDecoder:
         attention = self.layers[0].cross_attn_token_to_image
         self.heads: int = attention.num_heads
         self.inner: int = attention.internal_dim
+        self._scale = float(self.inner // self.heads) ** -0.5
         with torch.no_grad():
             # Float32 (weight, bias) of each later layer's image-side projections, and which of
             # their outputs take the positional encoding (keys and queries do, values do not).
@@ -113,7 +115,7 @@ class FastMaskDecoder:
             src=src.to(self.dtype),
             first_keys=self._heads(keys[None]).to(self.dtype),
             first_values=self._heads(values[None]).to(self.dtype),
-            first_queries=self._heads(queries[None])[0].to(self.dtype),
+            first_queries=(self._heads(queries[None])[0] * self._scale).to(self.dtype),
             later_bias=later,
             grid=(height, width),
         )
@@ -184,12 +186,13 @@ class FastMaskDecoder:
         token_values = self._heads(attention.v_proj(queries))
         batch, heads, tokens, depth = token_keys.shape
         columns = token_keys.permute(1, 3, 0, 2).reshape(heads, depth, batch * tokens)
-        logits = torch.matmul(terms.first_queries, columns.to(self.dtype)) / depth**0.5
-        weights = logits.view(heads, -1, batch, tokens).softmax(dim=-1, dtype=torch.float32)
+        logits = torch.matmul(terms.first_queries, columns.to(self.dtype))
+        # In bf16 the softmax still sums in float32 internally; its output is a weight.
+        weights = logits.view(heads, -1, batch, tokens).softmax(dim=-1)
         weights = weights.permute(2, 1, 0, 3).reshape(batch, -1, heads * tokens)
         per_head = attention.out_proj.weight.view(-1, heads, depth).transpose(0, 1)
         folded = torch.matmul(token_values, per_head.transpose(1, 2)[None])  # B x heads x T x C
-        projected = torch.bmm(weights.to(self.dtype), folded.flatten(1, 2).to(self.dtype))
+        projected = torch.bmm(weights, folded.flatten(1, 2).to(self.dtype))
         projected += terms.src + attention.out_proj.bias.to(self.dtype)
         return _layer_norm(projected, layer.norm4)
 

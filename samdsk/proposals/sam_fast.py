@@ -2,8 +2,8 @@
 
 Same checkpoint, settings and output as ``SamProposalSource`` ("sam"): N x H x W bool masks,
 best first, scored by SAM's predicted IoU; the masks agree with the reference generator's (see
-``samdsk.proposals.engine``). It adds ``precision`` ("auto": bf16 encoder on CUDA, float32
-elsewhere), ``image_batch`` for ``propose_batch``, and an optional on-disk embedding cache.
+``samdsk.proposals.engine``). It adds ``precision`` ("auto": bf16 on CUDA, float32 elsewhere),
+``image_batch`` for ``propose_batch``, and an optional on-disk embedding cache.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class FastSamProposalSource:
 
     checkpoint, model_type and the thresholds are those of ``SamProposalSource``. device:
     "cpu", "cuda", "cuda:N" or "auto" (default). precision: "auto", "bf16" or "fp32" (the
-    image encoder's; the decoder always runs in float32). points_per_batch: prompts decoded
+    image encoder's and the decoder's image-side tensors; prompt tokens and predicted IoUs are
+    always float32). points_per_batch: prompts decoded
     at once (None: 256 on a GPU, 64 on the CPU). embedding_cache: folder for image embeddings,
     or None to keep none.
     """
