@@ -155,8 +155,10 @@ def bench_model(name: str, images: list[np.ndarray], args: argparse.Namespace) -
     pps = args.points_per_side
     engine = make_engine(model, args, pps, **PAPER)
     with torch.inference_mode():
-        run_reference(model, images[:1], pps, **PAPER)  # warm-up: kernels, allocator
-        engine.generate(images[:1])
+        # Warm-up: kernels, allocator, and the engine's encoder at the batch size it will run
+        # (the reference encodes one image at a time).
+        run_reference(model, images[:1], pps, **PAPER)
+        engine.generate(images[: args.image_batch])
         reference, ref_s, ref_mem = timed(
             args.device, lambda: run_reference(model, images, pps, **PAPER)
         )

@@ -7,7 +7,9 @@ image encoder costs. ``FastMaskDecoder`` computes the same function with less wo
 
 - what does not depend on the prompt is computed once per image: the first layer's image
   keys, values and image-side queries (its image tokens are the same for every prompt), and
-  the positional terms of later projections (``linear(x + pe) = linear(x) + pe @ W.T``);
+  the positional terms of later projections (``linear(x + pe) = linear(x) + pe @ W.T + b``),
+  which enter each prompt's attention scores as a small additive bias instead of a pass over
+  its keys and queries (and a value bias is added after the softmax, whose weights sum to 1);
 - the three projections that read the same image tokens are one matrix product;
 - the two transposed convolutions (kernel 2, stride 2, so each output pixel sees one input
   pixel) and the mask hypernetwork product are per-pixel matrix products, and only the three
@@ -36,20 +38,36 @@ MULTIMASK = slice(1, None)  # the reference's multimask output: mask tokens 1, 2
 class ImageTerms:
     """The prompt-independent part of the decoder for one image embedding.
 
-    src: N x C image tokens (embedding plus the no-mask embedding), N = h * w, row-major;
+    residual: N x C image tokens (embedding plus the no-mask embedding, N = h * w, row-major)
+    plus the first image-to-token attention's output bias: what that attention adds to;
     first_keys, first_values: 1 x heads x N x d of the first token-to-image attention;
     first_queries: heads x N x d of the first image-to-token attention, already multiplied by
-    the attention's 1 / sqrt(d) (a pass over every prompt's scores saved); later_bias: per later
-    layer the N x 3D positional term of its fused projection, then the N x 2D one of the
-    final attention; grid: (h, w). All in the decoder's dtype.
+    the attention's 1 / sqrt(d) (a pass over every prompt's scores saved); later: the
+    positional terms of each later layer, then of the final attention; grid: (h, w). All in
+    the decoder's dtype but the value biases.
     """
 
-    src: torch.Tensor
+    residual: torch.Tensor
     first_keys: torch.Tensor
     first_values: torch.Tensor
     first_queries: torch.Tensor
-    later_bias: list[torch.Tensor]
+    later: list[PositionalTerms]
     grid: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PositionalTerms:
+    """The prompt-independent part of a later layer's image-side projections.
+
+    key_pe: heads x N x d, ``pe @ Wk.T + bk`` times 1 / sqrt(d): its product with the token
+    queries is a bias of the token-to-image scores. value_bias: D float32, added to that
+    attention's output. query_pe: N x D, ``pe @ Wq.T + bq``, whose product with the token keys
+    is a bias of the image-to-token scores (None for the final attention, which has none).
+    """
+
+    key_pe: torch.Tensor
+    value_bias: torch.Tensor
+    query_pe: torch.Tensor | None
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,6 @@ class FastMaskDecoder:
             self._final32 = _stack([final.k_proj, final.v_proj])
             self._fused = [weight.to(dtype) for weight, _ in self._fused32]
             self._final = self._final32[0].to(dtype)
-            self._out = [
-                _cast(layer.cross_attn_image_to_token.out_proj, dtype) for layer in self.layers
-            ]
             self._upscale = _Upscaling(decoder.output_upscaling, dtype)
 
     def image_terms(self, embedding: torch.Tensor) -> ImageTerms:
@@ -106,17 +121,14 @@ class FastMaskDecoder:
             keys = first.cross_attn_token_to_image.k_proj(src + pe)
             values = first.cross_attn_token_to_image.v_proj(src)
             queries = first.cross_attn_image_to_token.q_proj(src + pe)
-            later = [
-                self._positional(pe, weight, bias, with_pe=(True, False, True))
-                for weight, bias in self._fused32
-            ]
-            later.append(self._positional(pe, *self._final32, with_pe=(True, False)))
+            later = [self._positional(pe, *weights) for weights in (*self._fused32, self._final32)]
+        first_bias = first.cross_attn_image_to_token.out_proj.bias
         return ImageTerms(
-            src=src.to(self.dtype),
+            residual=(src + first_bias).to(self.dtype),
             first_keys=self._heads(keys[None]).to(self.dtype),
             first_values=self._heads(values[None]).to(self.dtype),
             first_queries=(self._heads(queries[None])[0] * self._scale).to(self.dtype),
-            later_bias=later,
+            later=later,
             grid=(height, width),
         )
 
@@ -193,7 +205,7 @@ class FastMaskDecoder:
         per_head = attention.out_proj.weight.view(-1, heads, depth).transpose(0, 1)
         folded = torch.matmul(token_values, per_head.transpose(1, 2)[None])  # B x heads x T x C
         projected = torch.bmm(weights, folded.flatten(1, 2).to(self.dtype))
-        projected += terms.src + attention.out_proj.bias.to(self.dtype)
+        projected += terms.residual
         return _layer_norm(projected, layer.norm4)
 
     def _later_layer(
@@ -209,49 +221,107 @@ class FastMaskDecoder:
         queries = layer.norm1(queries + layer.self_attn(q=asked, k=asked, v=queries))
         # Token-to-image keys and values and image-to-token queries in one product.
         projected = F.linear(keys, self._fused[index - 1])
-        projected += terms.later_bias[index - 1]
-        inner = self.inner
-        image_keys = self._heads(projected[..., :inner])
-        image_values = self._heads(projected[..., inner : 2 * inner])
-        image_queries = self._heads(projected[..., 2 * inner :])
-        attention = layer.cross_attn_token_to_image
-        asked = self._heads(attention.q_proj(queries + prompt)).to(self.dtype)
-        seen = F.scaled_dot_product_attention(asked, image_keys, image_values)
-        queries = layer.norm2(queries + attention.out_proj(seen.transpose(1, 2).flatten(2).float()))
+        positional = terms.later[index - 1]
+        image_queries = projected[..., 2 * self.inner :]  # B x N x D, rows 3D apart
+        queries = self._token_to_image(
+            layer.cross_attn_token_to_image, positional, projected, queries, prompt
+        )
+        queries = layer.norm2(queries)
         queries = layer.norm3(queries + layer.mlp(queries))
+        if positional.query_pe is None:  # only the final attention has none
+            raise ValueError("a later layer's positional terms lack image-side queries")
+        keys = self._image_to_token(
+            layer, positional.query_pe, image_queries, queries, prompt, keys
+        )
+        return queries, keys
+
+    def _image_to_token(
+        self,
+        layer: Any,
+        query_pe: torch.Tensor,
+        image_queries: torch.Tensor,
+        queries: torch.Tensor,
+        prompt: torch.Tensor,
+        keys: torch.Tensor,
+    ) -> torch.Tensor:
+        """The new image tokens of a later layer: ``keys`` (overwritten) plus their attention to
+        the prompt tokens, normalised.
+
+        The scores of all heads come from one product of the image-side queries (B x N x D, a
+        view of the fused projection) with a block-diagonal matrix of each head's token keys,
+        and land as B x N x (heads x T) weights; with the output projection folded into the
+        token values (U_h = V_h @ W_out,h.T plus the bias shared out over the heads, since each
+        head's weights sum to 1) the update is one product added onto ``keys`` in place.
+        """
         attention = layer.cross_attn_image_to_token
-        token_keys = self._heads(attention.k_proj(queries + prompt)).to(self.dtype)
-        token_values = self._heads(attention.v_proj(queries)).to(self.dtype)
-        seen = F.scaled_dot_product_attention(image_queries, token_keys, token_values)
-        out_weight, out_bias = self._out[index]
-        update = F.linear(seen.transpose(1, 2).flatten(2), out_weight, out_bias)
-        update += keys
-        return queries, _layer_norm(update, layer.norm4)
+        token_keys = self._heads(attention.k_proj(queries + prompt))  # B x heads x T x d
+        token_values = self._heads(attention.v_proj(queries))
+        batch, heads, tokens, depth = token_keys.shape
+        eye = torch.eye(heads, dtype=token_keys.dtype, device=token_keys.device)
+        blocks = (token_keys * self._scale).transpose(2, 3)[:, :, :, None, :] * eye[
+            :, None, :, None
+        ]
+        blocks = blocks.reshape(batch, heads * depth, heads * tokens).to(self.dtype)
+        positional = torch.matmul(query_pe, blocks)  # B x N x heads T, in whatever layout
+        logits = torch.baddbmm(positional, image_queries, blocks)  # a new, contiguous tensor
+        weights = logits.view(batch, -1, heads, tokens).softmax(dim=-1).flatten(2)
+        per_head = attention.out_proj.weight.view(-1, heads, depth).transpose(0, 1)
+        folded = torch.matmul(token_values, per_head.transpose(1, 2)[None])  # B x heads x T x C
+        folded = folded + attention.out_proj.bias / heads
+        keys.baddbmm_(weights, folded.flatten(1, 2).to(self.dtype))
+        return _layer_norm(keys, layer.norm4)
 
     def _final_attention(
         self, terms: ImageTerms, queries: torch.Tensor, keys: torch.Tensor, prompt: torch.Tensor
     ) -> torch.Tensor:
-        attention = self.transformer.final_attn_token_to_image
         projected = F.linear(keys, self._final)
-        projected += terms.later_bias[-1]
-        image_keys = self._heads(projected[..., : self.inner])
-        image_values = self._heads(projected[..., self.inner :])
-        asked = self._heads(attention.q_proj(queries + prompt)).to(self.dtype)
-        seen = F.scaled_dot_product_attention(asked, image_keys, image_values)
-        update = attention.out_proj(seen.transpose(1, 2).flatten(2).float())
-        normed: torch.Tensor = self.transformer.norm_final_attn(queries + update)
+        attention = self.transformer.final_attn_token_to_image
+        queries = self._token_to_image(attention, terms.later[-1], projected, queries, prompt)
+        normed: torch.Tensor = self.transformer.norm_final_attn(queries)
         return normed
 
-    def _positional(
-        self, pe: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, with_pe: tuple[bool, ...]
+    def _token_to_image(
+        self,
+        attention: Any,
+        positional: PositionalTerms,
+        projected: torch.Tensor,
+        queries: torch.Tensor,
+        prompt: torch.Tensor,
     ) -> torch.Tensor:
-        """N x (parts * D) term added to ``keys @ weight.T``: ``pe @ W.T`` for the parts whose
-        input is ``keys + pe``, and the bias, in float32 then cast once."""
-        term = pe @ weight.T
-        for part, used in enumerate(with_pe):
-            if not used:
-                term[:, part * self.inner : (part + 1) * self.inner] = 0.0
-        return (term + bias).to(self.dtype)
+        """``queries`` plus their attention to the image: keys and values are the first 2D
+        columns of ``projected`` (B x N x >= 2D, without positional terms or biases)."""
+        inner = self.inner
+        image_keys = self._heads(projected[..., :inner])
+        image_values = self._heads(projected[..., inner : 2 * inner])
+        asked = self._heads(attention.q_proj(queries + prompt))  # B x heads x T x d
+        batch, heads, tokens, depth = asked.shape
+        folded = asked.transpose(0, 1).reshape(heads, batch * tokens, depth).to(self.dtype)
+        bias = torch.bmm(folded, positional.key_pe.transpose(1, 2))  # heads x B T x N
+        bias = bias.view(heads, batch, tokens, -1).transpose(0, 1)
+        seen = F.scaled_dot_product_attention(
+            asked.to(self.dtype), image_keys, image_values, attn_mask=bias
+        )
+        seen = seen.transpose(1, 2).flatten(2).float() + positional.value_bias
+        update: torch.Tensor = attention.out_proj(seen)
+        return queries + update
+
+    def _positional(
+        self, pe: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+    ) -> PositionalTerms:
+        """The positional terms of a fused float32 projection: keys, values, then (in a
+        later layer) image-to-token queries, D rows each."""
+        inner = self.inner
+
+        def term(rows: slice) -> torch.Tensor:
+            return pe @ weight[rows].T + bias[rows]
+
+        key_pe = self._heads(term(slice(0, inner))[None])[0] * self._scale
+        has_queries = weight.shape[0] == 3 * inner
+        return PositionalTerms(
+            key_pe=key_pe.to(self.dtype),
+            value_bias=bias[inner : 2 * inner].float(),
+            query_pe=term(slice(2 * inner, 3 * inner)).to(self.dtype) if has_queries else None,
+        )
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """B x L x D -> B x heads x L x d, as ``Attention._separate_heads`` (a view)."""
@@ -314,10 +384,6 @@ def _transposed_conv_as_linear(conv: Any, dtype: torch.dtype) -> tuple[torch.Ten
         raise ValueError("expected transposed convolutions of kernel 2 and stride 2")
     matrix = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).T
     return matrix.contiguous().to(dtype), conv.bias.detach().repeat(4).to(dtype)
-
-
-def _cast(linear: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    return linear.weight.detach().to(dtype), linear.bias.detach().to(dtype)
 
 
 def _stack(linears: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
