@@ -46,6 +46,9 @@ def test_times_both_and_finds_them_in_agreement(tmp_path: Path) -> None:
         "engine_mask_logits_every_prompt_ms",
     }
     assert all(milliseconds > 0 for milliseconds in stages.values())
+    loaded = result["loaded_timing"]  # masks pass the paper's thresholds: compared there too
+    assert loaded["engine_images_per_s"] > 0 and loaded["agreement"]["reference_masks"] > 0
+    assert loaded["agreement"]["pass"]
     cost = result["decoder_cost"]
     assert cost["engine"]["dtype"] == "float32"
     # the restructured decoder does less of both, whatever the device
