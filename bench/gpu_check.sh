@@ -17,7 +17,8 @@
 #
 # Stages (STAGES, default "test vit_b vit_h"), each writing its own JSON so that a time
 # limit keeps what finished:
-#   test   the engine's tests (CPU agreement with the reference, and the CUDA bf16 one)
+#   test   the engine's tests (CPU agreement with the reference, the restructured decoder and
+#          encoder against segment_anything's, and the CUDA bf16 ones)
 #   vit_b  bench/proposals.py, random vit_b weights, 8 Kvasir images at 1024 x 1024
 #   vit_h  the same for vit_h
 #   experiment  samdsk experiment on Kvasir-SEG at full size (EXP_SIZE 352 px, EXP_ENCODER
@@ -35,7 +36,9 @@ OUTDIR="${OUT:-$ROOT/bench/out}"
 STAGES="${STAGES:-test vit_b vit_h}"
 IMAGES="${IMAGES:-8}"
 STAGED="$ROOT/bench/device"
-if [ -d "$STAGED/data/kvasir_seg" ]; then KVASIR="$STAGED/data/kvasir_seg"
+if [ -d "$STAGED/data/kvasir_seg" ]; then
+  KVASIR="$STAGED/data/kvasir_seg"
+  export SAMDSK_SHARED_DATA="${SAMDSK_SHARED_DATA:-$STAGED/data}"  # the tests' real image
 else KVASIR="$ROOT/../shared/data/kvasir_seg"; fi
 DATA="${DATA:-$KVASIR/images}"
 EXP_DATA="${EXP_DATA:-$KVASIR}"
@@ -121,11 +124,12 @@ for stage in $STAGES; do
         echo "pytest missing: tests skipped; the benchmark still checks agreement"
         continue
       fi
-      # Only this file: the suite's conftest needs the web service's dependencies.
+      # Only the engine's files: the suite's conftest needs the web service's dependencies.
       INI="$(mktemp -d)/pytest.ini"
       printf '[pytest]\nfilterwarnings =\n    error\n    ignore::DeprecationWarning\n' >"$INI"
       "$PYTHON" -m pytest -c "$INI" --rootdir "$ROOT" --noconftest -p no:cacheprovider -q \
-        --junitxml "$OUTDIR/gpu_tests.xml" tests/test_samdsk_proposals_engine.py || status=1
+        --junitxml "$OUTDIR/gpu_tests.xml" tests/test_samdsk_proposals_engine.py \
+        tests/test_samdsk_proposals_decoder.py tests/test_samdsk_proposals_encoder.py || status=1
       ;;
     vit_b | vit_h | vit_l)
       "$PYTHON" bench/proposals.py --models "$stage" --device cuda --size 1024 \

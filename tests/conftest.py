@@ -15,9 +15,9 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from tests.accounts import bearer, make_user
 from tests.databases import TemplateDatabases, drop_postgres_database, require_postgres
+from tests.shared_data import REPO_ROOT, SHARED_DATA, shared_data
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+__all__ = ["REPO_ROOT", "SHARED_DATA", "TEST_SECRET", "shared_data"]
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -32,14 +32,6 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def shared_data(*parts: str) -> Path:
-    """A path under the shared real data folder; skips the test if that folder is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not found at {path}")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -45,17 +45,18 @@ def small_sam(depth: int, width: int, heads: int, grid: int = 16) -> Any:
 
 
 def reference_and_fast(
-    model: Any, dtype: torch.dtype, prompts: int = 6, seed: int = 0
+    model: Any, dtype: torch.dtype, prompts: int = 6, seed: int = 0, device: str = "cpu"
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """((logits, IoU) of ``MaskDecoder``, (logits, IoU) of ``FastMaskDecoder``), multimask,
-    for ``prompts`` random points on one random image embedding."""
+    """((logits, IoU) of ``MaskDecoder`` in float32, (logits, IoU) of ``FastMaskDecoder``),
+    multimask, for ``prompts`` random points on one random image embedding, on ``device``."""
     generator = torch.Generator().manual_seed(seed)
-    encoder = model.prompt_encoder
+    model.mask_decoder.to(device)
+    encoder = model.prompt_encoder.to(device)
     width, (height, columns) = encoder.embed_dim, encoder.image_embedding_size
-    embedding = torch.randn(1, width, height, columns, generator=generator)
+    embedding = torch.randn(1, width, height, columns, generator=generator).to(device)
     side = encoder.input_image_size[0]
-    points = torch.rand(prompts, 1, 2, generator=generator) * side
-    labels = torch.ones(prompts, 1, dtype=torch.int)
+    points = (torch.rand(prompts, 1, 2, generator=generator) * side).to(device)
+    labels = torch.ones(prompts, 1, dtype=torch.int, device=device)
     with torch.inference_mode():
         sparse, dense = encoder(points=(points, labels), boxes=None, masks=None)
         reference = model.mask_decoder(
@@ -91,6 +92,19 @@ def test_bf16_agrees_within_bf16_tolerance() -> None:
     assert float((our_iou - iou).abs().max()) <= 0.01
     assert our_iou.dtype == torch.float32  # scores from float32 tokens: no bf16 ties
     assert len(torch.unique(our_iou)) == our_iou.numel()
+    large = logits.abs() > 0.05 * scale
+    assert bool(((our_logits > 0) == (logits > 0))[large].all())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_decoder_agrees_with_the_float32_reference() -> None:
+    model = small_sam(2, 64, 8)
+    (logits, iou), (our_logits, our_iou) = reference_and_fast(
+        model, torch.bfloat16, prompts=64, device="cuda"
+    )
+    scale = float(logits.abs().max())
+    assert float((our_logits - logits).abs().max()) <= 0.03 * scale
+    assert float((our_iou - iou).abs().max()) <= 0.01
     large = logits.abs() > 0.05 * scale
     assert bool(((our_logits > 0) == (logits > 0))[large].all())
 

@@ -68,6 +68,18 @@ def test_bf16_is_no_further_from_float32_than_the_reference_bf16() -> None:
     assert float((ours - exact).abs().max()) <= 1.5 * reference_error + 1e-3
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_encoder_is_no_further_from_float32_than_the_reference_bf16() -> None:
+    encoder = small_encoder(5).cuda()  # padded bias rows reach the fused CUDA kernels
+    images = torch.randn(2, 3, 224, 224, device="cuda")
+    with torch.inference_mode():
+        exact = encoder(images)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            reference, ours = encoder(images).float(), encode(encoder, images).float()
+    reference_error = float((reference - exact).abs().max())
+    assert float((ours - exact).abs().max()) <= 1.5 * reference_error + 1e-3
+
+
 def test_bias_rows_are_aligned_for_the_fused_kernels() -> None:
     attention = small_encoder(5).blocks[0].attn
     query = torch.randn(3, 4, 25, 16)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from samdsk.imageio import read_image
 from samdsk.proposals.weights import build_sam_vit_tiny
-from tests.conftest import shared_data
+from tests.shared_data import shared_data
 
 
 def save_tiny_sam(

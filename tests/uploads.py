@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.models import Image, Job, Label
 from app.runtime import Runtime
-from tests.conftest import shared_data
+from tests.shared_data import shared_data
 
 
 def real_image(dataset: str = "kvasir_seg", index: int = 0) -> tuple[Path, Path]:
