@@ -15,6 +15,7 @@ from samdsk.errors import ConfigError, ShapeError
 from samdsk.proposals import ProposalSource, build_proposal_source
 from samdsk.proposals.agreement import best_ious, mask_agreement, reference_prompt_scores
 from samdsk.proposals.engine_ops import (
+    STABILITY_BOUND_SLACK,
     pack_masks,
     stability_score,
     stability_upper_bound,
@@ -245,6 +246,25 @@ def test_low_resolution_stability_bounds_the_exact_score() -> None:
         finite = torch.isfinite(exact)
         assert finite.sum() > 12 and float(exact[finite].min()) < 0.9
         assert bool((bound[finite] >= exact[finite]).all())
+
+
+def test_stability_bound_equals_float_max_filters() -> None:
+    """The boolean dilation and erosion give the bound that 3 x 3 float max filters (padded
+    with -inf, so nothing reaches past the valid region) give."""
+    torch.manual_seed(1)
+    noise = torch.randn(16, 1, 256, 256) * torch.linspace(2, 30, 16)[:, None, None, None]
+    logits = torch.nn.functional.avg_pool2d(noise, 7, 1, 3)[:, 0]
+    for input_size in [(1024, 1024), (851, 1024), (1024, 333)]:
+        rows, cols = (-(-side * 256 // 1024) for side in input_size)
+        valid = logits[:, None, :rows, :cols]
+        dilated = torch.nn.functional.max_pool2d(valid, 3, stride=1, padding=1)
+        eroded = -torch.nn.functional.max_pool2d(-valid, 3, stride=1, padding=1)
+        high = (dilated > 1.0).sum(dim=(-3, -2, -1)).float()
+        low = (eroded > -1.0).sum(dim=(-3, -2, -1)).float()
+        expected = torch.where(low > 0, high / low.clamp(min=1.0), torch.inf)
+        bound = stability_upper_bound(logits, input_size, 1024, 0.0, 1.0)
+        assert bool(torch.isfinite(expected).all()) and float(expected.min()) < 0.9
+        torch.testing.assert_close(bound, expected + STABILITY_BOUND_SLACK, rtol=0, atol=0)
 
 
 def test_best_iou_finds_the_matching_mask() -> None:

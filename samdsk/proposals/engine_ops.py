@@ -59,15 +59,33 @@ def stability_upper_bound(
     scale = low_res.shape[-1] / frame
     rows = min(low_res.shape[-2], int(np.ceil(input_size[0] * scale)))
     cols = min(low_res.shape[-1], int(np.ceil(input_size[1] * scale)))
-    valid = low_res[:, None, :rows, :cols].float()
-    # max_pool2d pads with -inf, so neither the dilation nor the erosion reaches past the
-    # valid region, which the exact score never sees.
-    dilated = F.max_pool2d(valid, 3, stride=1, padding=1)
-    eroded = -F.max_pool2d(-valid, 3, stride=1, padding=1)
-    high = (dilated > threshold + offset).sum(dim=(-3, -2, -1), dtype=torch.int32).float()
-    low = (eroded > threshold - offset).sum(dim=(-3, -2, -1), dtype=torch.int32).float()
+    valid = low_res[:, :rows, :cols]
+    # A 3 x 3 maximum is above a level exactly where some pixel of the block is, and a minimum
+    # exactly where all are: boolean dilation and erosion of the thresholded logits, a
+    # quarter of the memory of float max filters. Neither reaches past the valid region,
+    # which the exact score never sees.
+    high = _neighbourhood(valid > threshold + offset, every=False).sum(dim=(-2, -1)).float()
+    low = _neighbourhood(valid > threshold - offset, every=True).sum(dim=(-2, -1)).float()
     bound = torch.where(low > 0, high / low.clamp(min=1.0), torch.full_like(low, float("inf")))
     return bound + STABILITY_BOUND_SLACK
+
+
+def _neighbourhood(mask: torch.Tensor, every: bool) -> torch.Tensor:
+    """N x h x w bool -> whether any (``every``: all) pixel of each 3 x 3 block is set; pixels
+    outside the frame are left out of a block."""
+    out = mask
+    for dim in (-1, -2):
+        source, out = out, out.clone()
+        length = source.shape[dim]
+        for shift in (1, -1):
+            start = max(shift, 0)
+            target = out.narrow(dim, start, length - 1)
+            neighbour = source.narrow(dim, max(-shift, 0), length - 1)
+            if every:
+                target &= neighbour
+            else:
+                target |= neighbour
+    return out
 
 
 def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
