@@ -11,9 +11,12 @@ image encoder costs. ``FastMaskDecoder`` computes the same function with less wo
   which enter each prompt's attention scores as a small additive bias instead of a pass over
   its keys and queries (and a value bias is added after the softmax, whose weights sum to 1);
 - the three projections that read the same image tokens are one matrix product;
+- each image-to-token attention is one product of the image-side queries with a
+  block-diagonal matrix of every head's token keys, and one update added in place, with the
+  output projection folded into the token values;
 - the two transposed convolutions (kernel 2, stride 2, so each output pixel sees one input
   pixel) and the mask hypernetwork product are per-pixel matrix products, and only the three
-  multimask outputs are made;
+  multimask outputs are made (``engine_upscaling.MaskUpscaling``);
 - image-side tensors may be bf16 (``dtype``) while the prompt tokens, the mask hypernetworks
   and the IoU head stay float32, so predicted IoUs come from float32 arithmetic and do not
   tie the way bf16 values would;
@@ -30,6 +33,8 @@ from typing import Any
 
 import torch
 from torch.nn import functional as F
+
+from samdsk.proposals.engine_upscaling import MaskUpscaling
 
 MULTIMASK = slice(1, None)  # the reference's multimask output: mask tokens 1, 2 and 3
 
@@ -100,14 +105,14 @@ class FastMaskDecoder:
         self.inner: int = attention.internal_dim
         self._scale = float(self.inner // self.heads) ** -0.5
         with torch.no_grad():
-            # Float32 (weight, bias) of each later layer's image-side projections, and which of
-            # their outputs take the positional encoding (keys and queries do, values do not).
+            # Float32 (weight, bias) of each later layer's fused image-side projections, for
+            # the per-image positional terms; the weights alone in dtype, for every prompt.
             self._fused32 = [self._fused_weights(layer) for layer in self.layers[1:]]
             final = self.transformer.final_attn_token_to_image
             self._final32 = _stack([final.k_proj, final.v_proj])
             self._fused = [weight.to(dtype) for weight, _ in self._fused32]
             self._final = self._final32[0].to(dtype)
-            self._upscale = _Upscaling(decoder.output_upscaling, dtype)
+            self._upscale = MaskUpscaling(decoder.output_upscaling, dtype)
 
     def image_terms(self, embedding: torch.Tensor) -> ImageTerms:
         """Terms of a 1 x C x h x w float32 image embedding, for every prompt batch on it."""
@@ -122,9 +127,9 @@ class FastMaskDecoder:
             values = first.cross_attn_token_to_image.v_proj(src)
             queries = first.cross_attn_image_to_token.q_proj(src + pe)
             later = [self._positional(pe, *weights) for weights in (*self._fused32, self._final32)]
-        first_bias = first.cross_attn_image_to_token.out_proj.bias
+            residual = src + first.cross_attn_image_to_token.out_proj.bias
         return ImageTerms(
-            residual=(src + first_bias).to(self.dtype),
+            residual=residual.to(self.dtype),
             first_keys=self._heads(keys[None]).to(self.dtype),
             first_values=self._heads(values[None]).to(self.dtype),
             first_queries=(self._heads(queries[None])[0] * self._scale).to(self.dtype),
@@ -339,51 +344,6 @@ class FastMaskDecoder:
                 layer.cross_attn_image_to_token.q_proj,
             ]
         )
-
-
-class _Upscaling:
-    """``output_upscaling`` and the hypernetwork product as per-pixel matrix products.
-
-    A transposed convolution with kernel 2 and stride 2 maps each input pixel to its own 2 x 2
-    output block, so it is a linear map C -> 4 C1 per pixel; LayerNorm2d normalises each
-    output pixel over its channels.
-    """
-
-    def __init__(self, upscaling: Any, dtype: torch.dtype) -> None:
-        first, norm, self.first_act, second, self.second_act = upscaling
-        self.first = _transposed_conv_as_linear(first, dtype)
-        self.second = _transposed_conv_as_linear(second, dtype)
-        self.norm_weight = norm.weight.detach().to(dtype)
-        self.norm_bias = norm.bias.detach().to(dtype)
-        self.eps = float(norm.eps)
-        self.hidden = int(first.out_channels)
-        self.channels = int(second.out_channels)
-
-    def __call__(
-        self, keys: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int]
-    ) -> torch.Tensor:
-        count = keys.shape[0]
-        height, width = grid
-        pixels, masks = height * width, hyper.shape[-1]
-        x = F.linear(keys, *self.first).view(count, pixels * 4, self.hidden)  # pixel, 2 x 2
-        x = F.layer_norm(x, (self.hidden,), self.norm_weight, self.norm_bias, self.eps)
-        x = self.first_act(x)
-        x = self.second_act(F.linear(x, *self.second)).view(count, pixels * 16, self.channels)
-        logits = torch.bmm(x, hyper)  # count x (h w 2 2 2 2) x masks
-        # (i, j, a, b, a2, b2) -> row 4i + 2a + a2, column 4j + 2b + b2.
-        logits = logits.view(count, height, width, 2, 2, 2, 2, masks)
-        logits = logits.permute(0, 7, 1, 3, 5, 2, 4, 6)
-        return logits.reshape(count, masks, 4 * height, 4 * width)
-
-
-def _transposed_conv_as_linear(conv: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """(4 C_out x C_in weight, 4 C_out bias) with outputs ordered (a, b, channel) for the
-    output pixel (2 i + a, 2 j + b) of input pixel (i, j)."""
-    weight = conv.weight.detach()  # C_in x C_out x 2 x 2
-    if tuple(conv.kernel_size) != (2, 2) or tuple(conv.stride) != (2, 2):
-        raise ValueError("expected transposed convolutions of kernel 2 and stride 2")
-    matrix = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).T
-    return matrix.contiguous().to(dtype), conv.bias.detach().repeat(4).to(dtype)
 
 
 def _stack(linears: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
