@@ -11,12 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from segment_anything import SamAutomaticMaskGenerator
 from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
+from segment_anything.modeling.common import LayerNorm2d
 
 from samdsk.proposals.agreement import mask_agreement
+from samdsk.proposals.engine import EngineSettings, SamMaskEngine
 from samdsk.proposals.engine_decoder import FastMaskDecoder
 from samdsk.proposals.sam import SamProposalSource
 from samdsk.proposals.sam_fast import FastSamProposalSource
+from samdsk.proposals.weights import build_sam_vit_tiny
+from samdsk.types import Proposals
 from tests.tiny_sam import kvasir_image, save_tiny_sam
 
 
@@ -31,9 +36,10 @@ def small_sam(depth: int, width: int, heads: int, grid: int = 16) -> Any:
         ),
         iou_head_hidden_dim=width,
     )
-    with torch.no_grad():  # non-zero norm biases, so a wrong bias placement shows
+    with torch.no_grad():  # norms far from identity, so a misplaced weight or bias shows
         for module in decoder.modules():
-            if isinstance(module, torch.nn.LayerNorm):
+            if isinstance(module, torch.nn.LayerNorm | LayerNorm2d):
+                module.weight.normal_(1.0, 0.3)
                 module.bias.normal_(0.0, 0.2)
     prompts = PromptEncoder(
         embed_dim=width,
@@ -98,10 +104,15 @@ def test_bf16_agrees_within_bf16_tolerance() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_bf16_decoder_agrees_with_the_float32_reference() -> None:
-    model = small_sam(2, 64, 8)
-    (logits, iou), (our_logits, our_iou) = reference_and_fast(
-        model, torch.bfloat16, prompts=64, device="cuda"
-    )
+    """At SAM's decoder sizes (width 256, 8 heads, a 64 x 64 grid), with attention allowed
+    only through the fused kernels: a fallback to the slow one fails here."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    model = small_sam(2, 256, 8, grid=64)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+        (logits, iou), (our_logits, our_iou) = reference_and_fast(
+            model, torch.bfloat16, prompts=64, device="cuda"
+        )
     scale = float(logits.abs().max())
     assert float((our_logits - logits).abs().max()) <= 0.03 * scale
     assert float((our_iou - iou).abs().max()) <= 0.01
@@ -171,3 +182,56 @@ def test_engine_decodes_masks_only_for_prompts_above_the_iou_threshold(tmp_path:
     agreement = mask_agreement(reference, ours)
     assert len(reference) > 10
     assert agreement["count_rel_diff"] <= 0.05 and agreement["best_iou_median"] >= 0.98
+
+
+def _two_layer_tiny_sam() -> Any:
+    """The tiny SAM with a two-layer decoder (SAM's depth; the tiny model's has one), masks of
+    varied stability and predicted IoUs around 0.5."""
+    torch.manual_seed(3)
+    model = build_sam_vit_tiny()
+    model.mask_decoder = MaskDecoder(
+        transformer_dim=32,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=32, mlp_dim=64, num_heads=4),
+        iou_head_hidden_dim=32,
+    )
+    with torch.no_grad():
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(300.0)
+            mlp.layers[-1].bias.zero_()
+        head = model.mask_decoder.iou_prediction_head.layers[-1]
+        head.weight.mul_(5.0)
+        head.bias.fill_(0.5)
+    return model.eval()
+
+
+def _reference_proposals(model: Any, image: np.ndarray, **settings: Any) -> Proposals:
+    records = SamAutomaticMaskGenerator(model, **settings).generate(image)
+    records.sort(key=lambda record: -record["predicted_iou"])
+    return Proposals(
+        masks=np.stack([record["segmentation"] for record in records]).astype(bool),
+        scores=np.array([record["predicted_iou"] for record in records], dtype=np.float32),
+        source="sam",
+    )
+
+
+@pytest.mark.parametrize("iou_threshold", [0.0, 0.5])
+def test_engine_with_a_two_layer_decoder_agrees_with_the_reference(iou_threshold: float) -> None:
+    model = _two_layer_tiny_sam()
+    image = kvasir_image(96)
+    settings = {
+        "points_per_side": 8,
+        "pred_iou_thresh": iou_threshold,
+        "stability_score_thresh": 0.2,
+        "box_nms_thresh": 1.0,
+    }
+    with torch.inference_mode():
+        reference = _reference_proposals(model, image, **settings)
+        engine = SamMaskEngine(
+            model, EngineSettings(**settings), weights_sha256="test", model_type="vit_tiny"
+        )
+        (ours,) = engine.generate([image])
+    agreement = mask_agreement(reference, ours)
+    assert len(reference) > 10 and (iou_threshold == 0.0 or len(reference) < 3 * 64)
+    assert agreement["count_rel_diff"] <= 0.05 and agreement["best_iou_median"] >= 0.98
+    if len(ours) == len(reference):
+        np.testing.assert_allclose(ours.scores, reference.scores, atol=1e-5)

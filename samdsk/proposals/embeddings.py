@@ -22,7 +22,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: the engine's encoder computes attention fused (embeddings move at rounding level).
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)

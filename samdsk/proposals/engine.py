@@ -44,6 +44,10 @@ from samdsk.proposals.engine_prompts import Candidates, PromptDecoder
 from samdsk.types import Proposals
 
 PRECISIONS = ("auto", "bf16", "fp32")
+# The engine's arithmetic: part of cached proposals' keys, so that masks computed by another
+# version (which may differ at rounding level) are not reused. 2: restructured decoder and
+# fused encoder attention.
+ENGINE_VERSION = 2
 FINAL_CHUNK = 64  # masks upscaled at once in the last step: bounds full-resolution memory
 
 

@@ -118,6 +118,12 @@ class FastMaskDecoder:
         """Terms of a 1 x C x h x w float32 image embedding, for every prompt batch on it."""
         prompts = self.model.prompt_encoder
         _, channels, height, width = embedding.shape
+        if (height, width) != tuple(prompts.image_embedding_size):
+            # The positional encoding is of that grid; another one would pair the wrong rows.
+            raise ValueError(
+                f"image embedding of {height} x {width}; the model's grid is "
+                f"{prompts.image_embedding_size}"
+            )
         with torch.no_grad():
             no_mask = prompts.no_mask_embed.weight.reshape(1, channels, 1, 1)
             src = (embedding.float() + no_mask)[0].flatten(1).T.contiguous()  # N x C
@@ -207,9 +213,8 @@ class FastMaskDecoder:
         # In bf16 the softmax still sums in float32 internally; its output is a weight.
         weights = logits.view(heads, -1, batch, tokens).softmax(dim=-1)
         weights = weights.permute(2, 1, 0, 3).reshape(batch, -1, heads * tokens)
-        per_head = attention.out_proj.weight.view(-1, heads, depth).transpose(0, 1)
-        folded = torch.matmul(token_values, per_head.transpose(1, 2)[None])  # B x heads x T x C
-        projected = torch.bmm(weights, folded.flatten(1, 2).to(self.dtype))
+        folded = self._values_through_output(attention.out_proj, token_values, with_bias=False)
+        projected = torch.bmm(weights, folded)
         projected += terms.residual
         return _layer_norm(projected, layer.norm4)
 
@@ -270,10 +275,8 @@ class FastMaskDecoder:
         positional = torch.matmul(query_pe, blocks)  # B x N x heads T, in whatever layout
         logits = torch.baddbmm(positional, image_queries, blocks)  # a new, contiguous tensor
         weights = logits.view(batch, -1, heads, tokens).softmax(dim=-1).flatten(2)
-        per_head = attention.out_proj.weight.view(-1, heads, depth).transpose(0, 1)
-        folded = torch.matmul(token_values, per_head.transpose(1, 2)[None])  # B x heads x T x C
-        folded = folded + attention.out_proj.bias / heads
-        keys.baddbmm_(weights, folded.flatten(1, 2).to(self.dtype))
+        folded = self._values_through_output(attention.out_proj, token_values, with_bias=True)
+        keys.baddbmm_(weights, folded)
         return _layer_norm(keys, layer.norm4)
 
     def _final_attention(
@@ -327,6 +330,20 @@ class FastMaskDecoder:
             value_bias=bias[inner : 2 * inner].float(),
             query_pe=term(slice(2 * inner, 3 * inner)).to(self.dtype) if has_queries else None,
         )
+
+    def _values_through_output(
+        self, out_proj: Any, token_values: torch.Tensor, with_bias: bool
+    ) -> torch.Tensor:
+        """B x heads x T x d token values -> B x (heads T) x C rows U[h, t] = V[h, t] @
+        W_out,h.T (plus b_out / heads: each head's softmax weights sum to 1, so the heads
+        together add b_out once), in the decoder's dtype."""
+        batch, heads, tokens, depth = token_values.shape
+        per_head = out_proj.weight.view(-1, heads, depth).permute(1, 2, 0)  # heads x d x C
+        rows = token_values.transpose(0, 1).reshape(heads, batch * tokens, depth)
+        folded = torch.bmm(rows, per_head).view(heads, batch, tokens, -1).transpose(0, 1)
+        if with_bias:
+            folded = folded + out_proj.bias / heads
+        return folded.reshape(batch, heads * tokens, -1).to(self.dtype)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """B x L x D -> B x heads x L x d, as ``Attention._separate_heads`` (a view)."""

@@ -18,7 +18,13 @@ from typing import ClassVar
 import numpy as np
 
 from samdsk.proposals.embeddings import EmbeddingCache
-from samdsk.proposals.engine import EngineSettings, SamMaskEngine, check_image, resolve_precision
+from samdsk.proposals.engine import (
+    ENGINE_VERSION,
+    EngineSettings,
+    SamMaskEngine,
+    check_image,
+    resolve_precision,
+)
 from samdsk.proposals.weights import checkpoint_digest, load_sam, resolve_device, sam_builder
 from samdsk.types import Proposals
 
@@ -93,14 +99,16 @@ class FastSamProposalSource:
         return self._engine
 
     def settings_key(self) -> str:
-        """Weights digest, model type, thresholds and the precision in effect, as stable JSON
-        (not the path, device or batch sizes, which do not choose the masks)."""
+        """Weights digest, model type, thresholds, the precision in effect and the engine's
+        version, as stable JSON (not the path, device or batch sizes, which do not choose the
+        masks)."""
         settings = {
             field.name: getattr(self, field.name)
             for field in dataclasses.fields(self)
             if field.init and field.name not in _NOT_IN_KEY
         }
         settings["precision"] = self._engine.precision
+        settings["engine_version"] = ENGINE_VERSION
         return json.dumps({"weights_sha256": self._digest[:16], **settings}, sort_keys=True)
 
     def describe(self) -> str:
