@@ -25,7 +25,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from samdsk.proposals.agreement import REFERENCE_BATCH
+from samdsk.proposals.agreement import reference_decode
 from samdsk.proposals.engine import SamMaskEngine
 from samdsk.proposals.engine_decoder import FastMaskDecoder
 
@@ -75,7 +75,8 @@ def stage_times(
     device = str(engine.device)
     image = images[0]
     height, width = image.shape[:2]
-    points = build_point_grid(points_per_side) * np.array([[width, height]])
+    grid = build_point_grid(points_per_side)  # x, y in [0, 1]
+    points = grid * np.array([[width, height]])
     predictor = SamPredictor(model)
     per_image = 1000.0 / len(images)
 
@@ -84,18 +85,10 @@ def stage_times(
             predictor.set_image(each)
 
     def reference_decoder() -> None:
-        for start in range(0, len(points), REFERENCE_BATCH):
-            batch = predictor.transform.apply_coords(
-                points[start : start + REFERENCE_BATCH], (height, width)
-            )
-            coords = torch.as_tensor(batch, device=predictor.device)
-            labels = torch.ones(len(coords), dtype=torch.int, device=predictor.device)
-            predictor.predict_torch(
-                coords[:, None, :], labels[:, None], multimask_output=True, return_logits=True
-            )
+        for _ in reference_decode(predictor, points, (height, width)):
+            pass
 
     decoder = engine.decoder
-    coords = torch.as_tensor(decoder.transform.apply_coords(points, (height, width)))
     with torch.inference_mode():
         _, encode_s, _ = timed(device, reference_encoder)
         predictor.set_image(image)  # decoding times are of the first image
@@ -103,14 +96,7 @@ def stage_times(
         _, engine_encode_s, _ = timed(device, lambda: engine.embed(images))
         (embedding,) = engine.embed([image])
         terms = decoder.fast.image_terms(embedding)
-        sparse = [
-            decoder.model.prompt_encoder(
-                points=(batch[:, None].to(engine.device), _ones(len(batch), engine.device)),
-                boxes=None,
-                masks=None,
-            )[0]
-            for batch in coords.split(decoder.batch)
-        ]
+        sparse = list(decoder.sparse_batches((0, 0, width, height), grid))
         decoded, transform_s, _ = timed(
             device, lambda: [decoder.fast.transform(terms, part) for part in sparse]
         )
@@ -125,10 +111,6 @@ def stage_times(
         "engine_decoder_transformer_ms": transform_s * 1000.0,
         "engine_mask_logits_every_prompt_ms": logits_s * 1000.0,
     }
-
-
-def _ones(count: int, device: torch.device) -> torch.Tensor:
-    return torch.ones(count, 1, dtype=torch.int, device=device)
 
 
 class _Traffic(TorchDispatchMode):
@@ -156,7 +138,8 @@ def decoder_cost(model: Any, dtype: torch.dtype, prompts: int = 4) -> dict[str, 
     points = torch.rand(prompts, 1, 2, device=device) * encoder.input_image_size[0]
     fast = FastMaskDecoder(model, dtype)
     with torch.inference_mode():
-        sparse, dense = encoder(points=(points, _ones(prompts, device)), boxes=None, masks=None)
+        labels = torch.ones(prompts, 1, dtype=torch.int, device=device)
+        sparse, dense = encoder(points=(points, labels), boxes=None, masks=None)
         terms = fast.image_terms(embedding)
 
         def reference() -> Any:

@@ -158,39 +158,19 @@ def agreement(reference: list[Proposals], engine: list[Proposals], device: str) 
 def bench_model(name: str, images: list[np.ndarray], args: argparse.Namespace) -> dict[str, Any]:
     model = build_model(name, args.checkpoint, args.device, args.seed, args.logit_scale)
     pps = args.points_per_side
-    engine = make_engine(model, args, pps, **PAPER)
     with torch.inference_mode():
-        # Warm-up: kernels, allocator, and the engine's encoder at the batch size it will run
-        # (the reference encodes one image at a time).
-        run_reference(model, images[:1], pps, **PAPER)
-        engine.generate(images[: args.image_batch])
-        reference, ref_s, ref_mem = timed(
-            args.device, lambda: run_reference(model, images, pps, **PAPER)
-        )
-        ours, eng_s, eng_mem = timed(args.device, lambda: engine.generate(images))
+        run_reference(model, images[:1], pps, **PAPER)  # warm-up: kernels, allocator
+    engine, reference, ours, rates = side_by_side(model, images, args, PAPER)
     result: dict[str, Any] = {
         "model": name,
         "weights": args.checkpoint or f"random (seed {args.seed}, logit scale {args.logit_scale})",
         "engine_precision": engine.precision,
-        "reference_images_per_s": len(images) / ref_s,
-        "engine_images_per_s": len(images) / eng_s,
-        "speedup": ref_s / eng_s,
-        "reference_peak_gpu_mib": ref_mem,
-        "engine_peak_gpu_mib": eng_mem,
+        **rates,
         "paper_agreement": agreement(reference, ours, args.device),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "paper_agreement"}), flush=True)
-    every = make_engine(model, args, pps, **EVERY_PROMPT)
-    with torch.inference_mode():
-        every.generate(images[:1])  # warm-up of the mask-logit and upscaling kernels
-        _, ref_s, _ = timed(args.device, lambda: run_reference(model, images, pps, **EVERY_PROMPT))
-        _, eng_s, _ = timed(args.device, lambda: every.generate(images))
-    result["every_prompt_timing"] = {
-        **EVERY_PROMPT,
-        "reference_images_per_s": len(images) / ref_s,
-        "engine_images_per_s": len(images) / eng_s,
-        "speedup": ref_s / eng_s,
-    }
+    _, _, _, rates = side_by_side(model, images, args, EVERY_PROMPT)
+    result["every_prompt_timing"] = {**EVERY_PROMPT, **rates}
     result["stages_ms_per_image"] = stage_times(model, engine, images, pps)
     result["decoder_cost"] = decoder_cost(model, engine.decoder.fast.dtype)
     print(json.dumps({k: result[k] for k in ("every_prompt_timing", "stages_ms_per_image")}))
@@ -218,20 +198,38 @@ def loaded_timing(model: Any, images: list[np.ndarray], args: argparse.Namespace
         head.bias.fill_(0.75)
         for mlp in model.mask_decoder.output_hypernetworks_mlps:
             mlp.layers[-1].weight.mul_(args.loaded_logit_scale)
-    pps = args.points_per_side
-    engine = make_engine(model, args, pps, **PAPER)
-    with torch.inference_mode():
-        engine.generate(images[: args.image_batch])
-        reference, ref_s, _ = timed(args.device, lambda: run_reference(model, images, pps, **PAPER))
-        ours, eng_s, _ = timed(args.device, lambda: engine.generate(images))
+    _, reference, ours, rates = side_by_side(model, images, args, PAPER)
     return {
         "logit_scale": args.loaded_logit_scale,
         "predicted_iou_near": 0.75,
+        **rates,
+        "agreement": agreement(reference, ours, args.device),
+    }
+
+
+def side_by_side(
+    model: Any, images: list[np.ndarray], args: argparse.Namespace, thresholds: dict[str, float]
+) -> tuple[SamMaskEngine, list[Proposals], list[Proposals], dict[str, Any]]:
+    """(engine, reference proposals, engine proposals, rates and peak GPU memory) of both on
+    ``images`` at ``thresholds``, timed one after the other on the same model. The engine is
+    warmed up first at the encoder batch size it will run (the reference encodes one image
+    at a time, and the caller warms it up once)."""
+    pps = args.points_per_side
+    engine = make_engine(model, args, pps, **thresholds)
+    with torch.inference_mode():
+        engine.generate(images[: args.image_batch])
+        reference, ref_s, ref_mem = timed(
+            args.device, lambda: run_reference(model, images, pps, **thresholds)
+        )
+        ours, eng_s, eng_mem = timed(args.device, lambda: engine.generate(images))
+    rates = {
         "reference_images_per_s": len(images) / ref_s,
         "engine_images_per_s": len(images) / eng_s,
         "speedup": ref_s / eng_s,
-        "agreement": agreement(reference, ours, args.device),
+        "reference_peak_gpu_mib": ref_mem,
+        "engine_peak_gpu_mib": eng_mem,
     }
+    return engine, reference, ours, rates
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ engine mask by IoU.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,15 +34,7 @@ def reference_prompt_scores(
     ious, stabilities = [], []
     with torch.inference_mode():
         predictor.set_image(image)
-        for start in range(0, len(points), REFERENCE_BATCH):
-            batch = predictor.transform.apply_coords(
-                points[start : start + REFERENCE_BATCH], (height, width)
-            )
-            coords = torch.as_tensor(batch, device=predictor.device)
-            labels = torch.ones(len(coords), dtype=torch.int, device=predictor.device)
-            masks, iou, _ = predictor.predict_torch(
-                coords[:, None, :], labels[:, None], multimask_output=True, return_logits=True
-            )
+        for masks, iou in reference_decode(predictor, points, (height, width)):
             ious.append(iou.flatten(0, 1).float().cpu())
             flat = masks.flatten(0, 1)
             stability = calculate_stability_score(flat, model.mask_threshold, offset)
@@ -50,6 +43,22 @@ def reference_prompt_scores(
         "predicted_iou": torch.cat(ious).numpy().astype(np.float32),
         "stability_score": torch.cat(stabilities).numpy().astype(np.float32),
     }
+
+
+def reference_decode(
+    predictor: Any, points: np.ndarray, size: tuple[int, int]
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(B x 3 x H x W mask logits, B x 3 predicted IoU) of a ``SamPredictor`` with its image
+    set, for P x 2 pixel points (x, y) on an image of ``size`` (H, W), in the reference
+    generator's batches."""
+    for start in range(0, len(points), REFERENCE_BATCH):
+        batch = predictor.transform.apply_coords(points[start : start + REFERENCE_BATCH], size)
+        coords = torch.as_tensor(batch, device=predictor.device)
+        labels = torch.ones(len(coords), dtype=torch.int, device=predictor.device)
+        masks, iou, _ = predictor.predict_torch(
+            coords[:, None, :], labels[:, None], multimask_output=True, return_logits=True
+        )
+        yield masks, iou
 
 
 def best_ious(reference: np.ndarray, candidate: np.ndarray, device: str = "cpu") -> np.ndarray:

@@ -185,10 +185,8 @@ class FastMaskDecoder:
         asked = self._heads(attention.q_proj(queries + prompt))  # B x heads x T x d
         batch, heads, tokens, depth = asked.shape
         # One long query sequence against the shared keys: no per-prompt copy of them.
-        folded = asked.transpose(0, 1).reshape(1, heads, batch * tokens, depth)
-        seen = F.scaled_dot_product_attention(
-            folded.to(self.dtype), terms.first_keys, terms.first_values
-        )
+        folded = _heads_major(asked)[None].to(self.dtype)
+        seen = F.scaled_dot_product_attention(folded, terms.first_keys, terms.first_values)
         seen = seen.reshape(heads, batch, tokens, depth).permute(1, 2, 0, 3).flatten(2)
         queries = layer.norm2(queries + attention.out_proj(seen.float()))
         queries = layer.norm3(queries + layer.mlp(queries))
@@ -302,8 +300,8 @@ class FastMaskDecoder:
         image_keys = self._heads(projected[..., :inner])
         image_values = self._heads(projected[..., inner : 2 * inner])
         asked = self._heads(attention.q_proj(queries + prompt))  # B x heads x T x d
-        batch, heads, tokens, depth = asked.shape
-        folded = asked.transpose(0, 1).reshape(heads, batch * tokens, depth).to(self.dtype)
+        batch, heads, tokens, _ = asked.shape
+        folded = _heads_major(asked).to(self.dtype)
         bias = torch.bmm(folded, positional.key_pe.transpose(1, 2))  # heads x B T x N
         bias = bias.view(heads, batch, tokens, -1).transpose(0, 1)
         seen = F.scaled_dot_product_attention(
@@ -339,8 +337,8 @@ class FastMaskDecoder:
         together add b_out once), in the decoder's dtype."""
         batch, heads, tokens, depth = token_values.shape
         per_head = out_proj.weight.view(-1, heads, depth).permute(1, 2, 0)  # heads x d x C
-        rows = token_values.transpose(0, 1).reshape(heads, batch * tokens, depth)
-        folded = torch.bmm(rows, per_head).view(heads, batch, tokens, -1).transpose(0, 1)
+        folded = torch.bmm(_heads_major(token_values), per_head)
+        folded = folded.view(heads, batch, tokens, -1).transpose(0, 1)
         if with_bias:
             folded = folded + out_proj.bias / heads
         return folded.reshape(batch, heads * tokens, -1).to(self.dtype)
@@ -361,6 +359,12 @@ class FastMaskDecoder:
                 layer.cross_attn_image_to_token.q_proj,
             ]
         )
+
+
+def _heads_major(x: torch.Tensor) -> torch.Tensor:
+    """B x heads x T x d -> heads x (B T) x d: every prompt's rows as one sequence per head."""
+    batch, heads, tokens, depth = x.shape
+    return x.transpose(0, 1).reshape(heads, batch * tokens, depth)
 
 
 def _stack(linears: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:

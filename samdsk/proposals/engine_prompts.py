@@ -191,16 +191,8 @@ class PromptDecoder:
         """(3k x 256 x 256 float32 logits, 3k float32 predicted IoU) per batch of prompts, for
         the k prompts of the batch with a predicted IoU above ``iou_floor`` (all if None), in
         prompt order; one batch at a time, so that only one batch of logits is held."""
-        size = _size(crop)
-        points = grid * np.array(size)[None, ::-1]  # grid is (x, y); size is (H, W)
-        coords = self.transform.apply_coords(points, size)
         terms = self.fast.image_terms(embedding)
-        for start in range(0, len(coords), self.batch):
-            batch = torch.as_tensor(coords[start : start + self.batch], device=self.device)
-            labels = torch.ones(len(batch), dtype=torch.int, device=self.device)
-            sparse, _ = self.model.prompt_encoder(
-                points=(batch[:, None, :], labels[:, None]), boxes=None, masks=None
-            )
+        for sparse in self.sparse_batches(crop, grid):
             decoded = self.fast.transform(terms, sparse)
             keys, hyper, iou = decoded.keys, decoded.hyper, decoded.iou
             if iou_floor is not None:
@@ -208,6 +200,22 @@ class PromptDecoder:
                 keys, hyper, iou = keys[asked], hyper[asked], iou[asked]
             low_res = self.fast.mask_logits(terms, keys, hyper)
             yield low_res.flatten(0, 1), iou.flatten(0, 1)
+
+    def sparse_batches(
+        self, crop: tuple[int, int, int, int], grid: np.ndarray
+    ) -> Iterator[torch.Tensor]:
+        """The prompt encoder's B x T x C embeddings of the point grid ``grid`` (P x 2 in
+        [0, 1], x then y) on ``crop``, ``batch`` prompts at a time."""
+        size = _size(crop)
+        points = grid * np.array(size)[None, ::-1]  # grid is (x, y); size is (H, W)
+        coords = self.transform.apply_coords(points, size)
+        for start in range(0, len(coords), self.batch):
+            batch = torch.as_tensor(coords[start : start + self.batch], device=self.device)
+            labels = torch.ones(len(batch), dtype=torch.int, device=self.device)
+            sparse, _ = self.model.prompt_encoder(
+                points=(batch[:, None, :], labels[:, None]), boxes=None, masks=None
+            )
+            yield sparse
 
     def _input_size(self, crop: tuple[int, int, int, int]) -> tuple[int, int]:
         height, width = _size(crop)
