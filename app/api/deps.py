@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.api.params import IdPath, OffsetQuery
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.models import Project, Role, User
 from app.queue import TaskQueue
@@ -93,7 +94,7 @@ def project_with_role(minimum: Role) -> Callable[..., Project]:
     Non-members get 404, exactly as for a project that does not exist, so ids cannot be
     probed; members with too small a role get 403."""
 
-    def dependency(project_id: int, session: SessionDep, user: CurrentUser) -> Project:
+    def dependency(project_id: IdPath, session: SessionDep, user: CurrentUser) -> Project:
         role = (
             None
             if user.is_superuser
@@ -120,7 +121,7 @@ ProjectAdmin = Annotated[Project, Depends(project_with_role(Role.ADMIN))]
 class Pagination:
     def __init__(
         self,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: OffsetQuery = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> None:
         self.offset = offset
