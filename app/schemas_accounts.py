@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.models import Role, TokenKind
 
@@ -46,7 +46,11 @@ class PasswordChange(BaseModel):
 
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = Field(None, description="Optional expiry (UTC, ISO 8601)")
+    expires_at: AwareDatetime | None = Field(
+        None,
+        description="Optional expiry, ISO 8601 with a time zone (2030-01-01T00:00:00Z): "
+        "a time without one is ambiguous and refused",
+    )
 
 
 class TokenPublic(BaseModel):

@@ -115,6 +115,41 @@ def test_expired_token_is_refused(anon_client: TestClient, runtime: Runtime) -> 
     assert refused.status_code == 422
 
 
+def test_token_expiry_without_a_time_zone_is_refused(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    _, token = make_user(runtime, "naive")
+    naive = (utcnow() + timedelta(days=30)).replace(tzinfo=None).isoformat()
+    refused = anon_client.post(
+        "/api/v1/tokens", json={"name": "naive", "expires_at": naive}, headers=bearer(token)
+    )
+    assert refused.status_code == 422 and "timezone" in refused.json()["error"]["message"]
+    listed = anon_client.get("/api/v1/tokens", headers=bearer(token)).json()
+    assert "naive" not in [row["name"] for row in listed]
+
+
+def test_token_use_is_recorded_at_most_once_a_minute(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    _, token = make_user(runtime, "tracked")
+    secret = anon_client.post(
+        "/api/v1/tokens", json={"name": "tool"}, headers=bearer(token)
+    ).json()["token"]
+
+    def last_used() -> object:
+        with runtime.session_factory() as session:
+            return session.scalar(
+                select(ApiToken.last_used_at).where(ApiToken.token_hash == token_digest(secret))
+            )
+
+    assert last_used() is None
+    anon_client.get("/api/v1/users/me", headers=bearer(secret))  # a read records it too
+    first = last_used()
+    assert first is not None
+    anon_client.get("/api/v1/users/me", headers=bearer(secret))
+    assert last_used() == first
+
+
 def test_password_change_ends_sessions_but_not_api_tokens(
     anon_client: TestClient, runtime: Runtime
 ) -> None:

@@ -10,11 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.api.params import IdPath, OffsetQuery
+from app.db import session_scope
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.models import Project, Role, User
 from app.queue import TaskQueue
 from app.runtime import Runtime
-from app.services.accounts import authenticate_token
+from app.services.accounts import authenticate_token, record_token_use
 from app.services.members import role_in
 from app.services.projects import get_project
 from app.settings import Settings
@@ -68,11 +69,16 @@ BEARER = HTTPBearer(auto_error=False, description="A session token from login, o
 
 def get_current_user(
     session: SessionDep,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("log in or send an API token: Authorization: Bearer <token>")
-    user, _ = authenticate_token(session=session, token=credentials.credentials)
+    user, token = authenticate_token(session=session, token=credentials.credentials)
+    # In a short transaction of its own: written in the request's session, it would hold
+    # SQLite's write lock from here to the end of the request, reads included.
+    with session_scope(runtime.session_factory) as own:
+        record_token_use(session=own, token=token)
     return user
 
 

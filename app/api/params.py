@@ -1,5 +1,5 @@
-"""Bounded integer parameters: ids and offsets beyond a 64-bit database integer are a 422, not
-a driver's overflow (SQLite) or range error (PostgreSQL) turned into a 500."""
+"""Bounded integer parameters: ids and offsets beyond what the database's columns hold are a
+422, not a driver's overflow (SQLite) or range error (PostgreSQL) turned into a 500."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-# The largest value both SQLite's INTEGER and PostgreSQL's BIGINT hold.
-MAX_DB_INT = 2**63 - 1
+from app.models import MAX_DB_INT
+
+# Offsets reach the database as LIMIT/OFFSET values, which take 64-bit integers on both.
+MAX_OFFSET = 2**63 - 1
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
-OffsetQuery = Annotated[int, Query(ge=0, le=MAX_DB_INT)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

@@ -9,7 +9,7 @@ from app.models.accounts import (
     TokenKind,
     User,
 )
-from app.models.base import Base, UTCDateTime, utcnow
+from app.models.base import MAX_DB_INT, Base, UTCDateTime, utcnow
 from app.models.core import (
     Image,
     Job,
@@ -23,6 +23,7 @@ from app.models.core import (
 from app.models.review import Candidate, CandidateStatus, ModelVersion
 
 __all__ = [
+    "MAX_DB_INT",
     "ApiToken",
     "AuditEvent",
     "Base",

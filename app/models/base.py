@@ -20,6 +20,11 @@ NAMING_CONVENTION = {
 }
 
 
+# The largest PostgreSQL INTEGER, the type of every id, round number and label version column:
+# bigger values are refused where they come in, not left to the driver.
+MAX_DB_INT = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -19,6 +19,9 @@ from app.security import (
     verify_password,
 )
 
+# How precisely a token's last use is kept (shown to its owner in the token list).
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
 
 @dataclass(frozen=True)
 class LoginPolicy:
@@ -146,8 +149,21 @@ def authenticate_token(*, session: Session, token: str) -> tuple[User, ApiToken]
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("account disabled")
-    row.last_used_at = now
     return user, row
+
+
+def record_token_use(*, session: Session, token: ApiToken) -> None:
+    """Set the token's last use to now, at most once per ``TOKEN_USE_RESOLUTION``: a write per
+    request would serialise every request of a busy client behind the database's write lock."""
+    now = utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < TOKEN_USE_RESOLUTION:
+        return
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token.id)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def revoke_token(*, session: Session, user: User, token_id: int) -> ApiToken:

@@ -15,15 +15,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from app.api.deps import ProjectViewer, RuntimeDep, SessionDep, SettingsDep, StorageDep
+from app.api.params import IdPath
 from app.api.uploads import read_capped
-from app.models import Job
+from app.models import Job, Project
 from app.runtime import Runtime
 from app.schemas_predictions import PredictionPending, PredictionPublic, PredictionSummary
 from app.services import predictions as service
 from app.services.dispatch import dispatch_jobs
 from app.services.images import UploadLimits, check_upload
+from app.settings import Settings
 from app.storage import Storage
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["predictions"])
@@ -124,11 +127,19 @@ async def predict(
 ) -> Response:
     """The newest model version's mask of the image and a summary per class. Stores no
     image or label in the project. Send ``Accept: image/png`` for the PNG itself."""
-    data = await read_capped(file, settings.max_upload_bytes)
+    # Reading, decoding and the database in the thread pool, as in every other handler: on
+    # the event loop a wait for SQLite's write lock would stall all requests.
+    job = await run_in_threadpool(_start, file, project, session, runtime, settings)
+    await _wait_for(runtime, job.id, wait)
+    return await run_in_threadpool(_answer, job, session, runtime, wants_png(request))
+
+
+def _start(
+    file: UploadFile, project: Project, session: Session, runtime: Runtime, settings: Settings
+) -> Job:
+    data = read_capped(file, settings.max_upload_bytes)
     limits = UploadLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
-    upload = await run_in_threadpool(
-        check_upload, data=data, filename=file.filename or "upload", limits=limits
-    )
+    upload = check_upload(data=data, filename=file.filename or "upload", limits=limits)
     job = service.start_prediction(
         session=session, storage=runtime.storage, project=project, upload=upload
     )
@@ -138,14 +149,21 @@ async def predict(
         queue=runtime.queue,
         jobs=[(job.id, service.JOB_KIND)],
     )
-    await _wait_for(runtime, job.id, wait)
+    return job
+
+
+def _answer(job: Job, session: Session, runtime: Runtime, as_png: bool) -> Response:
     session.refresh(job)
-    return prediction_response(job, runtime.storage, as_png=wants_png(request))
+    return prediction_response(job, runtime.storage, as_png=as_png)
 
 
 @router.get("/predictions/{job_id}", response_model=PredictionPublic, responses=PENDING_RESPONSES)
 def get_prediction(
-    job_id: int, request: Request, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    job_id: IdPath,
+    request: Request,
+    project: ProjectViewer,
+    session: SessionDep,
+    storage: StorageDep,
 ) -> Response:
     """The same answer as ``predict`` once the job is done; 202 while it is pending."""
     job = service.get_prediction(session=session, project=project, job_id=job_id)
@@ -158,7 +176,7 @@ def get_prediction(
     responses={200: {"content": {"image/png": {}}}, 202: {"model": PredictionPending}},
 )
 def get_prediction_mask(
-    job_id: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    job_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     """The mask as a PNG of class indices (0 = background), the summary in headers."""
     job = service.get_prediction(session=session, project=project, job_id=job_id)
