@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.models import JobStatus, LabelSource, Role
 
 T = TypeVar("T")
+
+# Stored as given but for surrounding spaces, which no one sees in a list; a project's name is
+# unique ignoring case as well (app.services.projects.name_in_use).
+ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Long enough for any anatomical or lesion name; a longer one breaks the review page's layout.
+ClassName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -23,6 +29,9 @@ class Page(BaseModel, Generic[T]):
 
 class ClassKnowledgeSchema(BaseModel):
     """Image-level knowledge for one class: how many regions and how large each may be."""
+
+    # a misspelt key ("max_region") would otherwise leave its setting at the default unnoticed
+    model_config = ConfigDict(extra="forbid")
 
     min_regions: int = Field(1, ge=0, le=100)
     max_regions: int = Field(1, ge=1, le=100)
@@ -39,9 +48,9 @@ class ClassKnowledgeSchema(BaseModel):
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: ProjectName
     description: str = Field("", max_length=5000)
-    class_names: list[str] = Field(default_factory=lambda: ["foreground"], min_length=1)
+    class_names: list[ClassName] = Field(default_factory=lambda: ["foreground"], min_length=1)
     knowledge: dict[str, ClassKnowledgeSchema] = Field(
         default_factory=dict,
         description="Per class name; classes left out get the default (exactly one region).",
@@ -51,7 +60,7 @@ class ProjectCreate(BaseModel):
 
     @model_validator(mode="after")
     def _known_classes(self) -> Self:
-        names = [n.strip() for n in self.class_names]
+        names = self.class_names
         if any(not n for n in names) or len(set(names)) != len(names):
             raise ValueError("class_names must be distinct and non-empty")
         if len(names) > 255:
@@ -59,7 +68,6 @@ class ProjectCreate(BaseModel):
         unknown = sorted(set(self.knowledge) - set(names))
         if unknown:
             raise ValueError(f"knowledge names unknown classes: {unknown}")
-        self.class_names = names
         return self
 
 
@@ -139,7 +147,11 @@ class JobPublic(BaseModel):
     round_id: int | None
     progress: float
     message: str
-    error: str | None
+    error: str | None = Field(
+        None,
+        description="Why the job failed: the full traceback for site administrators, who run "
+        "the workers; for everyone else the exception's last line (type and message)",
+    )
     attempts: int
     created_at: datetime
     started_at: datetime | None

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.runtime import build_runtime
 from tests.browser import chromium, require_chromium, screenshot_path
 from tests.live_server import ADMIN_PASSWORD, LiveServer
+from tests.review_world import make_round_with_candidates, truth_mask
 from tests.uploads import real_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -378,3 +380,47 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     assert viewer.locator("button:has-text('Start round')").count() == 0
     assert viewer.locator("button:has-text('Cancel')").count() == 0
     viewer.close()
+
+
+def test_long_names_wrap_instead_of_widening_the_page(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    """Names are whatever users type: the longest the API takes, without a space, stay on
+    screen."""
+    long_class = "c" * 100
+    body = {"name": "n" * 200, "description": "d" * 5000, "class_names": [long_class, "polyp"]}
+    answer = api.post("/projects", json=body)
+    assert answer.status_code == 201, answer.text
+    project_id = int(answer.json()["id"])
+    image, mask = real_image("kvasir_seg", FIRST_IMAGE)
+    stored = api.post(
+        f"/projects/{project_id}/images", files={"file": ("i" * 240 + ".jpg", image.read_bytes())}
+    )
+    runtime = build_runtime(server.settings)  # a candidate without paying for a round
+    try:
+        image_id = int(stored.json()["image"]["id"])
+        make_round_with_candidates(runtime, project_id, [image_id], [0.9], [truth_mask(mask)])
+    finally:
+        runtime.close()
+
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    screens = {
+        "projects": ("", ".projects-page[data-loaded=true]"),
+        "project": (f"#/projects/{project_id}", "section.project"),
+        "images": (f"#/projects/{project_id}/images", "tr[data-image]"),
+        "review-edit": (f"#/projects/{project_id}/review", "#viewer[data-drawn]"),
+        "dashboard": (f"#/projects/{project_id}/dashboard", ".rounds-table tr[data-round='1']"),
+    }
+    widths = {}
+    for name, (route, ready) in screens.items():
+        page.goto(f"{server.base}/{route}")
+        page.wait_for_selector(ready)
+        if name == "review-edit":
+            page.keyboard.press("e")  # the editor names the classes
+            page.wait_for_selector(".edit-tools")
+        widths[name] = page.evaluate(
+            "Math.max(document.body.scrollWidth, document.documentElement.scrollWidth)"
+        )
+        page.screenshot(path=screenshot_path(f"long-names-{name}"))
+    assert {name: width for name, width in widths.items() if width > 1280} == {}
+    page.close()

@@ -1,12 +1,28 @@
-"""The one place where exceptions become HTTP responses: ``{"error": {code, message}}``."""
+"""The one place where exceptions become HTTP responses: ``{"error": {code, message}}``.
+
+Every answer that is not a success carries the envelope, including those that Starlette makes
+itself (no route: 404, wrong method: 405) and errors nobody foresaw (500), so a client needs
+one way to read a failure.
+"""
 
 from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from app.errors import AppError, TooManyRequests, Unauthorized
+
+log = logging.getLogger(__name__)
+
+# Statuses whose answer has no body by definition (RFC 9110).
+BODILESS = {204, 205, 304}
 
 
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -35,6 +51,41 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(422, "invalid_request", f"{where}: {first['msg']}", details=details)
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status outside the standard's list
+        return ""
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, method or static file) in the envelope, with
+    the headers they carry (``Allow`` on a 405)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in BODILESS:
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    phrase = _phrase(exc.status_code)
+    # The reason phrase as a code, like AppError's: 405 is method_not_allowed.
+    code = re.sub(r"[^a-z]+", "_", phrase.lower()).strip("_") or "http_error"
+    message = str(exc.detail)
+    if message == phrase:  # the bare default: say what was asked
+        message = f"{phrase.lower()}: {request.method} {request.url.path}"
+    response = _error(exc.status_code, code, message)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: the envelope without details for the client, the traceback for the log.
+
+    Starlette's ServerErrorMiddleware calls this and then re-raises, so the ASGI server logs
+    the exception as well; this line adds which request failed."""
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", "internal server error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -8,6 +8,7 @@ still holding the lease, so a worker that lost its lease cannot overwrite its su
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,26 @@ def get_job(*, session: Session, job_id: int) -> Job:
     if job is None:
         raise NotFound(f"job {job_id} does not exist")
     return job
+
+
+TRACEBACK_HEAD = "Traceback (most recent call last):"
+TRACEBACK_WITHHELD = "the job failed; site administrators see its traceback"
+
+
+def error_summary(error: str | None) -> str | None:
+    """The exception that ended a job, without the traceback above it: ``ValueError: bad
+    mask``. What a caller who does not run the server may see; the frames name the server's
+    files and code. A stored error that is no traceback is returned as it is."""
+    if error is None or TRACEBACK_HEAD not in error:
+        return error
+    lines = error.rstrip().splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith(TRACEBACK_HEAD)]
+    if not heads:  # an exception group: every line indented under its tree
+        return TRACEBACK_WITHHELD
+    # Frames are indented; the exception's own lines start at the margin (chained exceptions
+    # come first, so the last traceback is the one that ended the job).
+    tail = itertools.dropwhile(lambda line: not line or line[0].isspace(), lines[heads[-1] + 1 :])
+    return "\n".join(tail) or TRACEBACK_WITHHELD
 
 
 def _rowcount(result: Any) -> int:

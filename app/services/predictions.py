@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, JobFailed, NotFound
 from app.models import Job, JobStatus, ModelVersion, Project
 from app.services.images import FORMAT_SUFFIXES, CheckedUpload
-from app.services.jobs import create_job
+from app.services.jobs import create_job, error_summary
 from app.storage import Storage
 
 JOB_KIND = "predict"
@@ -81,6 +81,7 @@ def finished_summary(*, storage: Storage, job: Job) -> dict[str, Any] | None:
     if job.status in PENDING:
         return None
     if job.status is not JobStatus.SUCCEEDED:
-        raise JobFailed(f"prediction {job.id} {job.status.value}: {job.message or job.error}")
+        why = job.message or error_summary(job.error)
+        raise JobFailed(f"prediction {job.id} {job.status.value}: {why}")
     summary: dict[str, Any] = json.loads(storage.get(summary_key(job.id)))
     return summary

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, InvalidInput, NotFound
 from app.imaging import decode_mask
 from app.models import (
+    MAX_DB_INT,
     Candidate,
     CandidateStatus,
     Image,
@@ -53,12 +55,29 @@ def encode_cursor(score: float, candidate_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
+CURSOR_REFUSED = "cursor is not one this API returned"
+
+
 def decode_cursor(cursor: str) -> tuple[float, int]:
+    """The (score, candidate id) of ``encode_cursor``; anything else is a 422, not a value
+    that reaches the database (an id beyond the database's integers is a driver error there,
+    a NaN score matches nothing)."""
     try:
         score, candidate_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(score), int(candidate_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidInput("cursor is not one this API returned") from exc
+    except (ValueError, TypeError, RecursionError, binascii.Error) as exc:
+        raise InvalidInput(CURSOR_REFUSED) from exc
+    if not _is_score(score) or not _is_id(candidate_id):
+        raise InvalidInput(CURSOR_REFUSED)
+    return score, candidate_id
+
+
+def _is_score(value: object) -> TypeGuard[float]:
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    # bool is an int to Python, and true would read as candidate 1
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DB_INT
 
 
 def review_queue(

@@ -17,6 +17,7 @@ from app.api.deps import (
     SettingsDep,
     StorageDep,
 )
+from app.api.params import IdPath
 from app.api.uploads import read_capped
 from app.errors import InvalidInput, NotFound
 from app.imaging import decode_image, encode_png, to_display_rgb8
@@ -46,12 +47,12 @@ def _limits(settings: Settings) -> service.UploadLimits:
     )
 
 
-async def _check_all(files: list[UploadFile], settings: Settings) -> list[service.CheckedUpload]:
+def _check_all(files: list[UploadFile], settings: Settings) -> list[service.CheckedUpload]:
     """Validate every file before storing any, so a bad file in a batch changes nothing."""
     checked = []
     for index, upload in enumerate(files):
         name = upload.filename or f"upload-{index}"
-        data = await read_capped(upload, settings.max_upload_bytes)
+        data = read_capped(upload, settings.max_upload_bytes)
         try:
             checked.append(service.check_upload(data=data, filename=name, limits=_limits(settings)))
         except InvalidInput as exc:
@@ -88,7 +89,7 @@ def _store_all(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ImageUploadPublic)
-async def upload_image(
+def upload_image(
     project: ProjectAnnotator,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -96,14 +97,14 @@ async def upload_image(
     file: Annotated[UploadFile, File(description="PNG, JPEG, TIFF, BMP or DICOM")],
 ) -> JSONResponse:
     """Store one image; an identical file already in the project is returned with 200."""
-    checked = await _check_all([file], settings)
+    checked = _check_all([file], settings)
     (result,) = _store_all(checked, runtime, session, project)
     code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
     return JSONResponse(status_code=code, content=result.model_dump(mode="json"))
 
 
 @router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=Page[ImageUploadPublic])
-async def upload_images(
+def upload_images(
     project: ProjectAnnotator,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -113,7 +114,7 @@ async def upload_images(
     """Store several images, all or nothing: one bad file rejects the batch."""
     if len(files) > MAX_BATCH_FILES:
         raise InvalidInput(f"at most {MAX_BATCH_FILES} files per batch, got {len(files)}")
-    checked = await _check_all(files, settings)
+    checked = _check_all(files, settings)
     results = _store_all(checked, runtime, session, project)
     return Page(data=results, count=len(results), offset=0, limit=len(results))
 
@@ -137,7 +138,7 @@ def list_images(
 
 
 @router.get("/{image_id}", response_model=ImagePublic)
-def get_image(image_id: int, project: ProjectViewer, session: SessionDep) -> ImagePublic:
+def get_image(image_id: IdPath, project: ProjectViewer, session: SessionDep) -> ImagePublic:
     image = service.get_image(session=session, project=project, image_id=image_id)
     states = service.label_states(session=session, image_ids=[image.id])
     return image_public(image, states[image.id])
@@ -145,7 +146,7 @@ def get_image(image_id: int, project: ProjectViewer, session: SessionDep) -> Ima
 
 @router.get("/{image_id}/file", response_class=Response)
 def download_image(
-    image_id: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    image_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     """The original file, byte for byte."""
     image = service.get_image(session=session, project=project, image_id=image_id)
@@ -159,7 +160,7 @@ def download_image(
 
 @router.get("/{image_id}/display", response_class=Response)
 def get_display_image(
-    image_id: int,
+    image_id: IdPath,
     project: ProjectViewer,
     session: SessionDep,
     storage: StorageDep,
@@ -178,7 +179,7 @@ def get_display_image(
 
 @router.get("/{image_id}/thumbnail", response_class=Response)
 def get_thumbnail(
-    image_id: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    image_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     image = service.get_image(session=session, project=project, image_id=image_id)
     if image.thumbnail_key is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 
 from app.api.deps import (
     CurrentUser,
@@ -14,9 +14,10 @@ from app.api.deps import (
     SettingsDep,
     StorageDep,
 )
+from app.api.params import IdPath
 from app.api.uploads import read_capped
 from app.errors import NotFound
-from app.models import LabelSource
+from app.models import MAX_DB_INT, LabelSource
 from app.schemas import LabelPublic
 from app.services import labels as service
 from app.services.audit import record
@@ -24,10 +25,12 @@ from app.services.images import get_image
 
 router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/labels", tags=["labels"])
 
+VersionPath = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="Label version, from 1")]
+
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=LabelPublic)
-async def upload_label(
-    image_id: int,
+def upload_label(
+    image_id: IdPath,
     project: ProjectAnnotator,
     user: CurrentUser,
     session: SessionDep,
@@ -39,12 +42,16 @@ async def upload_label(
     ],
     expected_version: Annotated[
         int | None,
-        Form(ge=0, description="The label version you edited (0: none); 409 if it moved on"),
+        Form(
+            ge=0,
+            le=MAX_DB_INT,
+            description="The label version you edited (0: none); 409 if it moved on",
+        ),
     ] = None,
 ) -> LabelPublic:
     """Add a human label as a new version; earlier versions are kept."""
     image = get_image(session=session, project=project, image_id=image_id)
-    data = await read_capped(file, settings.max_upload_bytes)
+    data = read_capped(file, settings.max_upload_bytes)
     mask = service.check_mask(
         data=data, image=image, project=project, max_bytes=settings.max_upload_bytes
     )
@@ -70,7 +77,7 @@ async def upload_label(
 
 
 @router.get("", response_model=list[LabelPublic])
-def list_labels(image_id: int, project: ProjectViewer, session: SessionDep) -> list[LabelPublic]:
+def list_labels(image_id: IdPath, project: ProjectViewer, session: SessionDep) -> list[LabelPublic]:
     image = get_image(session=session, project=project, image_id=image_id)
     return [
         LabelPublic.model_validate(v) for v in service.list_labels(session=session, image=image)
@@ -78,7 +85,7 @@ def list_labels(image_id: int, project: ProjectViewer, session: SessionDep) -> l
 
 
 @router.get("/current", response_model=LabelPublic)
-def get_current_label(image_id: int, project: ProjectViewer, session: SessionDep) -> LabelPublic:
+def get_current_label(image_id: IdPath, project: ProjectViewer, session: SessionDep) -> LabelPublic:
     image = get_image(session=session, project=project, image_id=image_id)
     label = service.current_label(session=session, image=image)
     if label is None:
@@ -88,7 +95,11 @@ def get_current_label(image_id: int, project: ProjectViewer, session: SessionDep
 
 @router.get("/{version}/mask", response_class=Response)
 def get_label_mask(
-    image_id: int, version: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    image_id: IdPath,
+    version: VersionPath,
+    project: ProjectViewer,
+    session: SessionDep,
+    storage: StorageDep,
 ) -> Response:
     """The mask of one version as a PNG of class indices (0 = background)."""
     image = get_image(session=session, project=project, image_id=image_id)

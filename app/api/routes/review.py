@@ -15,10 +15,11 @@ from app.api.deps import (
     SettingsDep,
     StorageDep,
 )
+from app.api.params import IdPath
 from app.api.uploads import read_capped
 from app.imaging import decode_image, encode_png, to_display_rgb8
 from app.imaging.overlay import render_overlay
-from app.models import Candidate, CandidateStatus, Image, Project, Round
+from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Project, Round
 from app.schemas import LabelPublic, Page
 from app.schemas_review import (
     AcceptAboveRequest,
@@ -32,6 +33,10 @@ from app.services.audit import record
 from app.services.labels import check_mask
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["review"])
+
+RoundQuery = Annotated[int | None, Query(ge=1, le=MAX_DB_INT, description="Only this round")]
+# A cursor holds a score and an id: some 70 characters. Far longer ones are not ours.
+MAX_CURSOR_LENGTH = 256
 
 
 def candidate_public(candidate: Candidate, round_number: int) -> CandidatePublic:
@@ -72,13 +77,16 @@ def _audit(
 def get_review_queue(
     project: ProjectViewer,
     session: SessionDep,
-    round: Annotated[int | None, Query(ge=1, description="Only this round")] = None,
+    round: RoundQuery = None,
     min_score: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
     max_score: Annotated[float, Query(ge=0.0, le=1.0)] = 1.0,
     empty: Annotated[
         bool | None, Query(description="only empty annotations (true) or only non-empty (false)")
     ] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewQueuePublic:
     """Pending candidates ranked by match score (highest first, stable order)."""
@@ -133,7 +141,7 @@ def list_candidates(
     session: SessionDep,
     page: PaginationDep,
     status: Annotated[CandidateStatus | None, Query(description="Only candidates in it")] = None,
-    round: Annotated[int | None, Query(ge=1, description="Only this round")] = None,
+    round: RoundQuery = None,
 ) -> Page[CandidatePublic]:
     """Every candidate, decided or not, newest first: with the decision, who made it and
     when, and a rejection's reason."""
@@ -155,7 +163,7 @@ def list_candidates(
 
 @router.get("/candidates/{candidate_id}", response_model=CandidatePublic)
 def get_candidate(
-    candidate_id: int, project: ProjectViewer, session: SessionDep
+    candidate_id: IdPath, project: ProjectViewer, session: SessionDep
 ) -> CandidatePublic:
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
     return candidate_public(candidate, _round_number(session, candidate))
@@ -163,7 +171,7 @@ def get_candidate(
 
 @router.get("/candidates/{candidate_id}/mask", response_class=Response)
 def get_candidate_mask(
-    candidate_id: int, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    candidate_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
 ) -> Response:
     """The constructed annotation as a PNG of class indices (0 = background)."""
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
@@ -172,7 +180,7 @@ def get_candidate_mask(
 
 @router.get("/candidates/{candidate_id}/overlay", response_class=Response)
 def get_candidate_overlay(
-    candidate_id: int,
+    candidate_id: IdPath,
     project: ProjectViewer,
     session: SessionDep,
     storage: StorageDep,
@@ -200,7 +208,7 @@ def get_candidate_overlay(
 
 @router.post("/candidates/{candidate_id}/accept", response_model=LabelPublic)
 def accept_candidate(
-    candidate_id: int,
+    candidate_id: IdPath,
     project: ProjectReviewer,
     user: CurrentUser,
     session: SessionDep,
@@ -218,7 +226,7 @@ def accept_candidate(
 
 @router.post("/candidates/{candidate_id}/reject", response_model=CandidatePublic)
 def reject_candidate(
-    candidate_id: int,
+    candidate_id: IdPath,
     body: RejectRequest,
     project: ProjectReviewer,
     user: CurrentUser,
@@ -232,8 +240,8 @@ def reject_candidate(
 
 
 @router.post("/candidates/{candidate_id}/edit", response_model=LabelPublic)
-async def edit_candidate(
-    candidate_id: int,
+def edit_candidate(
+    candidate_id: IdPath,
     project: ProjectReviewer,
     user: CurrentUser,
     session: SessionDep,
@@ -246,7 +254,7 @@ async def edit_candidate(
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
     image = session.get(Image, candidate.image_id)
     assert image is not None
-    data = await read_capped(file, settings.max_upload_bytes)
+    data = read_capped(file, settings.max_upload_bytes)
     mask = check_mask(data=data, image=image, project=project, max_bytes=settings.max_upload_bytes)
     label = service.edit(
         session=session, storage=storage, project=project, candidate=candidate, user=user, mask=mask

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectViewer, RuntimeDep, SessionDep
-from app.models import Candidate, CandidateStatus, Image, Round
+from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Round
 from app.schemas_review import ProjectStatus, RoundCreate, RoundPublic
 from app.services import rounds as service
 from app.services.audit import record
@@ -15,6 +17,7 @@ from app.services.labels import count_labeled
 from app.services.review import round_statistics
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["rounds"])
+RoundPath = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="Round number, from 1")]
 
 
 def round_public(round_: Round) -> RoundPublic:
@@ -31,7 +34,8 @@ def start_round(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> RoundPublic:
-    """Start the next round; 409 while another round of the project is queued or running."""
+    """Start the next round; 409 while another round of the project is queued or running, or
+    while none of its images has a label to train on."""
     round_, job = service.start_round(
         session=session,
         project=project,
@@ -61,14 +65,14 @@ def list_rounds(project: ProjectViewer, session: SessionDep) -> list[RoundPublic
 
 
 @router.get("/rounds/{number}", response_model=RoundPublic)
-def get_round(number: int, project: ProjectViewer, session: SessionDep) -> RoundPublic:
+def get_round(number: RoundPath, project: ProjectViewer, session: SessionDep) -> RoundPublic:
     """Status, stage, progress 0..1, ETA, counts and errors of one round."""
     return round_public(service.get_round(session=session, project=project, number=number))
 
 
 @router.post("/rounds/{number}/cancel", response_model=RoundPublic)
 def cancel_round(
-    number: int, project: ProjectAdmin, user: CurrentUser, session: SessionDep
+    number: RoundPath, project: ProjectAdmin, user: CurrentUser, session: SessionDep
 ) -> RoundPublic:
     round_ = service.get_round(session=session, project=project, number=number)
     service.request_cancel(session=session, round_=round_)
@@ -86,7 +90,7 @@ def cancel_round(
 
 @router.get("/rounds/{number}/statistics")
 def get_round_statistics(
-    number: int, project: ProjectViewer, session: SessionDep
+    number: RoundPath, project: ProjectViewer, session: SessionDep
 ) -> dict[str, object]:
     """Candidates by decision, acceptance rate per score band, mean edit Dice."""
     round_ = service.get_round(session=session, project=project, number=number)

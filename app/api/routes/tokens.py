@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, SessionDep
+from app.api.params import IdPath
 from app.models import TokenKind
 from app.schemas_accounts import TokenCreate, TokenCreated, TokenPublic
 from app.services.accounts import issue_token, list_tokens, revoke_token
@@ -39,7 +40,7 @@ def list_my_tokens(session: SessionDep, user: CurrentUser) -> list[TokenPublic]:
 
 
 @router.delete("/{token_id}", response_model=TokenPublic)
-def revoke_my_token(token_id: int, session: SessionDep, user: CurrentUser) -> TokenPublic:
+def revoke_my_token(token_id: IdPath, session: SessionDep, user: CurrentUser) -> TokenPublic:
     row = revoke_token(session=session, user=user, token_id=token_id)
     record(
         session=session,

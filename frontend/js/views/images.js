@@ -114,7 +114,7 @@ export function ImagesScreen({ projectId }) {
       <thead><tr><th></th><th>Image</th><th>File</th><th>Size</th><th>Status</th></tr></thead>
       <tbody>${page.data.map((image) => html`<tr key=${image.id} data-image=${image.id}>
         <td><${Thumb} projectId=${projectId} image=${image} /></td>
-        <td>${image.id}</td><td>${image.original_filename}</td>
+        <td>${image.id}</td><td class="file-name">${image.original_filename}</td>
         <td>${image.width}×${image.height}, ${bytes(image.size_bytes)}</td>
         <td><span class=${`badge status-${imageStatus(image).replace(" ", "-")}`}>${imageStatus(image)}</span></td>
       </tr>`)}</tbody>
