@@ -28,6 +28,9 @@ log = logging.getLogger("samdsk")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVICE_COMMANDS = ("run", "api", "worker", "migrate", "create-admin")
+# How long `run` waits for its children to stop before it kills them. The worker needs only
+# seconds: its running jobs hand themselves back instead of running to their end.
+STOP_SECONDS = 20
 
 
 def alembic_config(database_url: str) -> Config:
@@ -92,7 +95,7 @@ def _terminate(children: list[subprocess.Popen[bytes]]) -> int:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + STOP_SECONDS
     for child in children:
         try:
             child.wait(timeout=max(deadline - time.monotonic(), 0.1))

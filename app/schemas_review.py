@@ -13,6 +13,9 @@ from app.models import CandidateStatus, RoundStatus
 class RoundCreate(BaseModel):
     """Settings of this round on top of the project's (all optional)."""
 
+    # a misspelt key ("treshold") would otherwise leave its setting at the default unnoticed
+    model_config = ConfigDict(extra="forbid")
+
     model: dict[str, Any] = Field(
         default_factory=dict,
         description=(

@@ -76,3 +76,32 @@ def test_openapi_has_stable_operation_ids(client: TestClient) -> None:
     }  # fmt: skip
     assert expected <= ids
     assert all(path.startswith("/api/v1/") for path in schema["paths"])
+
+
+def test_names_are_unique_ignoring_case_and_surrounding_spaces(client: TestClient) -> None:
+    created = create_project(client, name="  Polyps ")
+    assert created["name"] == "Polyps"
+    for name in ("polyps", "POLYPS", " polyps\t"):
+        response = client.post("/api/v1/projects", json={"name": name})
+        assert response.status_code == 409, name
+        assert "'Polyps' already exists" in response.json()["error"]["message"]
+    assert client.get("/api/v1/projects").json()["count"] == 1
+    assert client.post("/api/v1/projects", json={"name": "   "}).status_code == 422
+
+
+def test_class_names_have_a_length_a_page_can_show(client: TestClient) -> None:
+    longest = "x" * 100
+    created = create_project(client, name="a", class_names=[longest, " polyp "])
+    assert created["class_names"] == [longest, "polyp"]
+    response = client.post("/api/v1/projects", json={"name": "b", "class_names": ["x" * 5000]})
+    assert response.status_code == 422
+    assert "class_names.0" in response.json()["error"]["message"]
+    assert client.get("/api/v1/projects").json()["count"] == 1
+
+
+def test_a_misspelt_knowledge_key_is_named_not_dropped(client: TestClient) -> None:
+    knowledge = {"foreground": {"min_regions": 1, "max_region": 3}}
+    response = client.post("/api/v1/projects", json={"name": "a", "knowledge": knowledge})
+    assert response.status_code == 422
+    assert "knowledge.foreground.max_region" in response.json()["error"]["message"]
+    assert client.get("/api/v1/projects").json()["count"] == 0

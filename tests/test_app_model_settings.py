@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
+from tests.test_app_round_requests import labeled_project
 from tests.uploads import create_project, state_snapshot
 
 BAD_MODEL_SETTINGS = [
@@ -20,6 +21,36 @@ BAD_MODEL_SETTINGS = [
     ({"keep_empty_share": True, "human_share": 0.5}, "cannot be combined"),
     ({"mix_human_share": 0.5, "human_share": 0.5}, "mix_human_share"),
     ({"cpu_bf16": "yes"}, "cpu_bf16 must be a bool"),
+    # names the worker's model factory would not know
+    ({"encoder": "resnet9999"}, "encoder: unknown 'resnet9999'"),
+    ({"encoder": "tu-no_such_model"}, "unknown timm model 'no_such_model'"),
+    ({"arch": "NoSuchArch"}, "arch: unknown 'NoSuchArch'"),
+    # well formed, but more than a worker has or would ever finish
+    ({"input_size": 1073741824}, "input_size must be at most 1024"),
+    ({"batch_size": 100000}, "batch_size must be at most 128"),
+    ({"steps": 10**9}, "steps must be at most 100000"),
+    ({"num_workers": 500}, "num_workers must be at most 64"),
+    ({"cpu_threads": 10000}, "cpu_threads must be at most 256"),
+    ({"lr": 1e308}, "lr must be at most 1.0"),
+    ({"weight_decay": 1e9}, "weight_decay must be at most 1.0"),
+    ({"machine_label_weight": 1e300}, "machine_label_weight must be at most 10.0"),
+    ({"seed": 2**40}, "seed must be at most"),
+    ({"device": "gpu"}, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ({"device": "cuda:x"}, "device must be"),
+    # the model has one output per class of the project (here one)
+    ({"num_classes": 5}, "num_classes must be the project's class count, 1"),
+    # which files a worker reads is the server's configuration
+    ({"encoder_weights_path": "/etc/shadow"}, "['encoder_weights_path'] are the server's"),
+    ({"init_weights_path": "/srv/project-2/round-3.pt"}, "['init_weights_path'] are the server's"),
+]
+# At the limits, and what the README, the benchmarks and docs/results use. A device this API
+# host lacks is the worker's to judge: workers may run on other machines.
+GOOD_MODEL_SETTINGS = [
+    {"input_size": 1024, "batch_size": 128, "steps": 100_000, "lr": 1.0, "weight_decay": 1.0},
+    {"num_workers": 64, "cpu_threads": 256, "seed": 2**32 - 1, "machine_label_weight": 10.0},
+    {"input_size": 160, "steps": 3000, "batch_size": 8, "cpu_threads": 2, "num_classes": 1},
+    {"device": "cuda:7", "arch": "fpn", "encoder": "resnet18"},
+    {"device": "cpu", "arch": "Unet", "encoder": "tu-resnet18"},
 ]
 
 
@@ -47,10 +78,27 @@ def test_bad_project_model_settings_are_422_and_create_nothing(
     assert client.get("/api/v1/projects").json()["data"] == []
 
 
+@pytest.mark.parametrize("model", GOOD_MODEL_SETTINGS)
+def test_good_project_model_settings_are_kept(client: TestClient, model: dict[str, object]) -> None:
+    created = client.post("/api/v1/projects", json={"name": "p", "model_settings": model})
+    assert created.status_code == 201, created.text
+    assert created.json()["model_settings"] == model
+
+
+def test_a_project_of_several_classes_trains_one_output_per_class(client: TestClient) -> None:
+    classes = {"name": "p", "class_names": ["polyp", "instrument"]}
+    for count, status in ((1, 422), (3, 422), (2, 201)):
+        model_settings = {"num_classes": count}
+        response = client.post(
+            "/api/v1/projects", json={**classes, "model_settings": model_settings}
+        )
+        assert response.status_code == status, response.text
+
+
 def test_round_settings_override_the_projects_and_are_checked_together(
     client: TestClient,
 ) -> None:
-    project = create_project(client, model_settings={"steps": 50, "human_share": 0.5})
+    project = labeled_project(client, model_settings={"steps": 50, "human_share": 0.5})
     base = f"/api/v1/projects/{project['id']}"
     # The project's steps stay; the round's share replaces the project's.
     started = client.post(f"{base}/rounds", json={"model": {"human_share": 0.25}})

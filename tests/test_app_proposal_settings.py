@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from app.models import Image, Project, Round
 from app.runtime import Runtime
+from tests.test_app_round_requests import label_an_image
 from tests.tiny_sam import save_tiny_sam
 from tests.uploads import create_project, real_image, upload
 from workers.rounds.proposals import proposal_settings, proposal_source, proposals_for
@@ -94,6 +95,7 @@ def test_a_round_over_a_projects_sam_source_is_refused_once_the_checkpoint_is_go
     project = create_project(
         client, class_names=["polyp"], proposal_settings={"source": "sam", "points_per_side": 4}
     )
+    label_an_image(client, project["id"])
     runtime.settings.sam_checkpoint = None  # the server restarted without one
     response = client.post(f"/api/v1/projects/{project['id']}/rounds", json={})
     assert response.status_code == 422 and "none is configured" in response.text
@@ -137,6 +139,7 @@ def _stored_project(
     """A project whose stored proposal settings are ``stored``, as a project created before
     some of them were refused may hold."""
     created = create_project(client, name, class_names=["polyp"])
+    label_an_image(client, created["id"])
     with runtime.session_factory() as session:
         project = session.get(Project, created["id"])
         assert project is not None

@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 from app.models import Project
 from app.runtime import Runtime
 from samdsk.model import ModelConfig
-from tests.uploads import create_project
+from tests.test_app_round_requests import labeled_project
 from workers.rounds.pipeline import _effective_settings
 
 
 def _effective(
     runtime: Runtime, client: TestClient, project_model: dict[str, Any], round_model: Any
 ) -> dict[str, Any]:
-    project = create_project(client, class_names=["polyp"], model_settings=project_model)
+    project = labeled_project(client, class_names=["polyp"], model_settings=project_model)
     body = {} if round_model is None else {"model": round_model}
     started = client.post(f"/api/v1/projects/{project['id']}/rounds", json=body)
     assert started.status_code == 201, started.text

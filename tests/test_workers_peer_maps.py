@@ -18,8 +18,9 @@ from app.runtime import Runtime
 from samdsk.model import ModelConfig, load_checkpoint, predict_probabilities
 from samdsk.peers import MIN_IMAGES_TO_SCREEN, PeerScreen
 from samdsk.rounds import RoundConfig, construct_annotation, mean_map
+from tests.test_app_round_requests import label_an_image
 from tests.test_workers_augment_choice import _labelled_project
-from tests.uploads import create_project, real_image, upload
+from tests.uploads import create_project, real_image, state_snapshot, upload
 from workers.rounds.data import load_rgb
 from workers.rounds.matching import project_knowledge
 from workers.rounds.pipeline import _effective_settings, run_round_job
@@ -38,13 +39,15 @@ def test_peer_maps_without_auto_are_422_and_start_nothing(
     project = create_project(
         client, class_names=["polyp"], model_settings={"steps": 4, "machine_augment": "same"}
     )
+    label_an_image(client, project["id"])
     url = f"/api/v1/projects/{project['id']}/rounds"
+    before = state_snapshot(runtime)
     response = client.post(url, json={"peer_maps": True})
     assert response.status_code == 422, response.text
     assert "machine_augment" in response.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
     with runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Round)) == 0
-        assert session.scalar(select(func.count()).select_from(Job)) == 0
     # the same request with "auto" for this round is accepted
     auto = client.post(url, json={"peer_maps": True, "model": {"machine_augment": "auto"}})
     assert auto.status_code == 201, auto.text
@@ -58,6 +61,7 @@ def test_peer_maps_are_on_under_auto_unless_a_round_turns_them_off(
     runtime: Runtime, client: TestClient, policy: str, asked: bool | None, used: bool
 ) -> None:
     project = create_project(client, class_names=["polyp"], model_settings={"steps": 4})
+    label_an_image(client, project["id"])
     body: dict[str, object] = {"model": {"machine_augment": policy}}
     if asked is not None:
         body["peer_maps"] = asked

@@ -9,18 +9,19 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import Membership, Project, User
 from app.schemas import ClassKnowledgeSchema, ProjectCreate
-from app.services.model_settings import check_model_settings, with_service_defaults
+from app.services.model_settings import check_client_model_settings
 from app.services.proposal_settings import check_client_proposal_settings
 from app.settings import Settings
 
 
 def create_project(*, session: Session, settings: Settings, data: ProjectCreate) -> Project:
     """A new project; InvalidInput (422) for model or proposal settings that a round could
-    not run with on this server, Conflict (409) for a name in use."""
-    check_model_settings(
-        with_service_defaults({"num_classes": len(data.class_names), **data.model_settings})
-    )
+    not run with on this server, Conflict (409) for a name in use, whatever its case."""
+    check_client_model_settings(data.model_settings, class_count=len(data.class_names))
     check_client_proposal_settings(settings, data.proposal_settings)
+    taken = name_in_use(session=session, name=data.name)
+    if taken is not None:
+        raise Conflict(f"a project named {taken!r} already exists")
     knowledge = {
         name: data.knowledge.get(name, ClassKnowledgeSchema()).model_dump()
         for name in data.class_names
@@ -40,6 +41,15 @@ def create_project(*, session: Session, settings: Settings, data: ProjectCreate)
         session.rollback()
         raise Conflict(f"a project named {data.name!r} already exists") from exc
     return project
+
+
+def name_in_use(*, session: Session, name: str) -> str | None:
+    """The name of the project called ``name`` but for case and surrounding spaces: "Polyps "
+    and "polyps" would be two projects no one could tell apart in a list. Compared here, not
+    by the database, whose ``lower`` folds only ASCII on SQLite; projects are few."""
+    wanted = name.strip().casefold()
+    names = session.scalars(select(Project.name))
+    return next((taken for taken in names if taken.strip().casefold() == wanted), None)
 
 
 def get_project(*, session: Session, project_id: int) -> Project:

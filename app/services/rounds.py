@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Job, JobStatus, Project, Round, RoundStatus, User, utcnow
 from app.services.jobs import create_job
-from app.services.model_settings import check_model_settings, round_model_settings
+from app.services.labels import count_labeled
+from app.services.model_settings import check_client_model_settings
 from app.services.proposal_settings import check_client_proposal_settings
 from app.settings import Settings
 from samdsk.model.config import AUTO_AUGMENT
@@ -38,12 +39,17 @@ def start_round(
     settings: dict[str, Any],
     server: Settings,
 ) -> tuple[Round, Job]:
-    """Create round n+1 and its job; 409 while another round of the project is active, 422
-    for model or proposal settings it could not run with on this server."""
+    """Create round n+1 and its job; 409 while another round of the project is active or
+    while it has no label to train on, 422 for model or proposal settings it could not run
+    with on this server."""
     running = active_round(session=session, project=project)
     if running is not None:
         raise Conflict(f"round {running.number} of this project is still {running.status.value}")
-    model = check_model_settings(round_model_settings(project, settings.get("model", {})))
+    model = check_client_model_settings(
+        settings.get("model", {}),
+        class_count=len(project.class_names),
+        stored=project.model_settings,
+    )
     check_client_proposal_settings(
         server, settings.get("proposals", {}), stored=project.proposal_settings
     )
@@ -52,6 +58,12 @@ def start_round(
             "peer_maps averages the models that model setting machine_augment 'auto' trains "
             f"under each perturbation policy; this round's machine_augment is "
             f"'{model.machine_augment}'"
+        )
+    if count_labeled(session=session, project=project) == 0:
+        # the worker trains on every current label, whatever its source, and fails without one
+        raise Conflict(
+            "this project has no labeled images to train on: upload a mask for at least one "
+            "image first"
         )
     number = (
         session.scalar(select(func.max(Round.number)).where(Round.project_id == project.id)) or 0

@@ -18,7 +18,8 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 def create_project(
     body: ProjectCreate, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
 ) -> ProjectPublic:
-    """Create a project; its creator becomes its first admin."""
+    """Create a project; its creator becomes its first admin. 409 for a name in use, ignoring
+    case and surrounding spaces."""
     project = service.create_project(session=session, settings=runtime.settings, data=body)
     set_role(session=session, project=project, user=user, role=Role.ADMIN)
     record(

@@ -1,0 +1,90 @@
+"""Starting a round: what a worker could only fail on later is refused when the round is asked
+for, and the refusal changes nothing (no round, no job, no round number used)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from app.models import Project
+from app.runtime import Runtime
+from tests.uploads import create_project, png_bytes, state_snapshot
+from workers.rounds.pipeline import _effective_settings
+
+
+def label_an_image(client: TestClient, project_id: object) -> None:
+    """Upload one small image with a human mask (a bright square on a dark field)."""
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[16:48, 16:48] = 200
+    mask = np.where(image[..., 0] > 0, 255, 0).astype(np.uint8)
+    base = f"/api/v1/projects/{project_id}/images"
+    uploaded = client.post(base, files={"file": ("square.png", png_bytes(image))})
+    assert uploaded.status_code == 201, uploaded.text
+    labels = f"{base}/{uploaded.json()['image']['id']}/labels"
+    labeled = client.post(labels, files={"file": ("square.png", png_bytes(mask))})
+    assert labeled.status_code == 201, labeled.text
+
+
+def labeled_project(client: TestClient, name: str = "polyps", **extra: object) -> dict[str, Any]:
+    """A project with one human label, so that a round has something to train on."""
+    project = create_project(client, name, **extra)
+    label_an_image(client, project["id"])
+    return project
+
+
+def test_a_round_without_any_label_is_409_and_uses_no_round_number(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project = create_project(client)
+    base = f"/api/v1/projects/{project['id']}"
+    before = state_snapshot(runtime)
+    refused = client.post(f"{base}/rounds", json={})
+    assert refused.status_code == 409, refused.text
+    assert "no labeled images" in refused.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
+    assert client.get(f"{base}/rounds").json() == []
+    label_an_image(client, project["id"])
+    started = client.post(f"{base}/rounds", json={})
+    assert started.status_code == 201, started.text
+    assert started.json()["number"] == 1
+
+
+def test_an_unknown_round_setting_is_named_not_dropped(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project = labeled_project(client)
+    before = state_snapshot(runtime)
+    url = f"/api/v1/projects/{project['id']}/rounds"
+    refused = client.post(url, json={"threshold": 0.5, "bogus": 1})
+    assert refused.status_code == 422, refused.text
+    assert "bogus" in refused.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
+    assert client.get(url).json() == []
+
+
+def test_weight_paths_stored_in_an_older_project_are_never_used(
+    client: TestClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    created = labeled_project(client)
+    with runtime.session_factory() as session:
+        project = session.get(Project, created["id"])
+        assert project is not None
+        # as a project created before clients were refused these settings may hold them
+        project.model_settings = {
+            "encoder_weights_path": "/etc/shadow",
+            "init_weights_path": "/srv/other-project/round-3.pt",
+        }
+        session.commit()
+        session.expunge(project)
+    started = client.post(f"/api/v1/projects/{created['id']}/rounds", json={})
+    assert started.status_code == 201, started.text
+    model = _effective_settings(runtime, project, started.json()["settings"])["model"]
+    assert model["encoder_weights_path"] is None and model["init_weights_path"] is None
+    # the server's own encoder weights still reach the worker
+    runtime.settings.encoder_weights = tmp_path / "imagenet.pth"
+    model = _effective_settings(runtime, project, started.json()["settings"])["model"]
+    assert model["encoder_weights_path"] == str(tmp_path / "imagenet.pth")
+    assert model["init_weights_path"] is None
