@@ -23,7 +23,7 @@ from app.services.proposal_settings import resolve_proposal_settings
 from samdsk.proposals import ProposalSource, build_proposal_source
 from samdsk.types import Proposals
 from workers.rounds.data import load_rgb
-from workers.runner import JobContext, run_job
+from workers.runner import JobContext, raise_if_stopping, run_job
 
 PROPOSALS_KIND = "proposals"
 
@@ -148,6 +148,7 @@ def work_through(runtime: Runtime, job_ids: list[int], report: Any) -> None:
             return
         unfinished = [job_id for job_id, status in rows if status not in FINISHED]
         for job_id in unfinished:
+            raise_if_stopping()  # a stopping worker takes no more images, only hands back
             # Claims only jobs that are queued or whose worker died (expired lease).
             if run_job(runtime, job_id, lambda job, ctx: compute_proposals_job(runtime, job, ctx)):
                 break  # re-read: report progress and notice cancellation between images

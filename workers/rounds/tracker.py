@@ -1,5 +1,6 @@
 """Progress of a running round: per-stage fractions and timings written to the round row,
-the job's lease renewed, and a cancel request noticed, all at most once a second."""
+the job's lease renewed, and a cancel request noticed, all at most once a second; a stopping
+worker noticed at every update."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from app.db import session_scope
 from app.models import Round
 from app.services.rounds import overall_progress
-from workers.runner import JobCancelled, JobContext
+from workers.runner import JobCancelled, JobContext, raise_if_stopping
 
 
 class RoundTracker:
@@ -25,7 +26,9 @@ class RoundTracker:
         self.update(stage, 0.0, force=True)
 
     def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
-        """Record ``fraction`` (0..1) of ``stage``; raises JobCancelled if a cancel was asked."""
+        """Record ``fraction`` (0..1) of ``stage``; raises JobCancelled if a cancel was asked,
+        WorkerStopping if this worker is shutting down."""
+        raise_if_stopping()  # before the once-a-second limit: a stop must not wait for it
         now = time.monotonic()
         if not force and now - self._last < self.min_interval:
             return

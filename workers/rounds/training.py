@@ -31,6 +31,7 @@ from samdsk.model.config import AUTO_AUGMENT
 from samdsk.peers import PeerScreen, screen_peers
 from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
 from workers.rounds.tracker import RoundTracker
+from workers.runner import raise_if_stopping
 
 log = logging.getLogger(__name__)
 MIN_HUMAN_LABELS_FOR_VALIDATION = 5
@@ -60,6 +61,7 @@ def load_training_samples(
     train: list[TrainingSample] = []
     val: list[TrainingSample] = []
     for label in labels:
+        raise_if_stopping()  # many labels take a while to read; a stop must not wait for all
         image = images[label.image_id]
         machine = label.source is LabelSource.MACHINE
         sample = TrainingSample(
