@@ -9,8 +9,6 @@ from fastapi import Path, Query
 
 from app.models import MAX_DB_INT
 
-# Offsets reach the database as LIMIT/OFFSET values, which take 64-bit integers on both.
-MAX_OFFSET = 2**63 - 1
-
 IdPath = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
-OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+# Offsets too: no listing holds more rows than an id column can number.
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_DB_INT)]
