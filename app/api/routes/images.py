@@ -19,7 +19,7 @@ from app.api.deps import (
 )
 from app.api.params import IdPath
 from app.api.uploads import read_capped
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from app.imaging import decode_image, encode_png, to_display_rgb8
 from app.models import Image
 from app.schemas import ImagePublic, ImageUploadPublic, Page
@@ -55,8 +55,11 @@ def _check_all(files: list[UploadFile], settings: Settings) -> list[service.Chec
         data = read_capped(upload, settings.max_upload_bytes)
         try:
             checked.append(service.check_upload(data=data, filename=name, limits=_limits(settings)))
-        except InvalidInput as exc:
-            raise type(exc)(f"{name}: {exc.message}") from exc
+        except (InvalidInput, PayloadTooLarge, UnsupportedMediaType) as exc:
+            # Name the file: in a batch, which one was refused is the first thing to know.
+            if exc.message.startswith(name):
+                raise
+            raise type(exc)(f"{name}: {exc.message}", code=exc.code) from exc
     return checked
 
 
