@@ -115,6 +115,15 @@ def test_expired_token_is_refused(anon_client: TestClient, runtime: Runtime) -> 
     assert refused.status_code == 422
 
 
+def test_usernames_differing_only_in_case_are_one_name(client: TestClient) -> None:
+    created = client.post("/api/v1/users", json={"username": "viewer1", "password": PASSWORD})
+    assert created.status_code == 201, created.text
+    before = client.get("/api/v1/users").json()
+    again = client.post("/api/v1/users", json={"username": "VIEWER1", "password": PASSWORD})
+    assert again.status_code == 409 and "'viewer1' already exists" in again.text
+    assert client.get("/api/v1/users").json() == before
+
+
 def test_token_expiry_without_a_time_zone_is_refused(
     anon_client: TestClient, runtime: Runtime
 ) -> None:

@@ -42,6 +42,13 @@ def create_user(
     problem = check_password_strength(password)
     if problem:
         raise InvalidInput(problem)
+    # Names differing only in case would be told apart by nobody reading a member list or an
+    # audit trail (usernames are ASCII, so the database's lower() folds them on both backends).
+    taken = session.scalar(
+        select(User.username).where(func.lower(User.username) == username.lower())
+    )
+    if taken is not None:
+        raise Conflict(f"user {taken!r} already exists")
     user = User(username=username, password_hash=hash_password(password), is_superuser=is_superuser)
     session.add(user)
     try:
