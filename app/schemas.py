@@ -130,6 +130,9 @@ class LabelPublic(BaseModel):
     source: LabelSource
     author: str
     round_id: int | None
+    round_number: int | None = Field(
+        None, description="The number of the round the label came from, in its project"
+    )
     parent_id: int | None
     candidate_id: int | None
     foreground_fraction: float

@@ -71,6 +71,7 @@ def test_accept_reject_edit_with_provenance(client: TestClient, reviewed: Review
     assert accepted.status_code == 200, accepted.text
     label = accepted.json()
     assert label["source"] == "machine" and label["round_id"] == made.round_id
+    assert label["round_number"] == 1  # the project's first round, whatever its row id
     assert label["candidate_id"] == made.candidate_ids[0] and label["author"] == "root"
     stored = client.get(f"{base}/images/{image_ids[0]}/labels/1/mask").content
     assert np.array_equal(np.asarray(PILImage.open(io.BytesIO(stored))), masks[0])

@@ -134,6 +134,13 @@ class Label(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
     foreground_fraction: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Loaded with the label (one join): the API shows the round's number in its project, which
+    # people use, beside the round's row id.
+    round: Mapped[Round | None] = relationship(lazy="joined", viewonly=True)
+
+    @property
+    def round_number(self) -> int | None:
+        return None if self.round is None else self.round.number
 
 
 class Job(Base):
