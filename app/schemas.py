@@ -11,6 +11,10 @@ from app.models import JobStatus, LabelSource, Role
 
 T = TypeVar("T")
 
+# Request bodies refuse keys they do not know (a 422 naming the key): a misspelt one
+# ("knowlege", "expires") would otherwise be dropped and its default used unnoticed.
+STRICT_INPUT = ConfigDict(extra="forbid")
+
 # Stored as given but for surrounding spaces, which no one sees in a list; a project's name is
 # unique ignoring case as well (app.services.projects.name_in_use).
 ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -31,7 +35,7 @@ class ClassKnowledgeSchema(BaseModel):
     """Image-level knowledge for one class: how many regions and how large each may be."""
 
     # a misspelt key ("max_region") would otherwise leave its setting at the default unnoticed
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     min_regions: int = Field(1, ge=0, le=100)
     max_regions: int = Field(1, ge=1, le=100)
@@ -48,6 +52,8 @@ class ClassKnowledgeSchema(BaseModel):
 
 
 class ProjectCreate(BaseModel):
+    model_config = STRICT_INPUT
+
     name: ProjectName
     description: str = Field("", max_length=5000)
     class_names: list[ClassName] = Field(default_factory=lambda: ["foreground"], min_length=1)

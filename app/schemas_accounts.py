@@ -8,11 +8,14 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.models import Role, TokenKind
+from app.schemas import STRICT_INPUT
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{2,100}$"
 
 
 class LoginRequest(BaseModel):
+    model_config = STRICT_INPUT
+
     username: str = Field(max_length=100)
     password: str = Field(max_length=1000)
 
@@ -24,6 +27,8 @@ class LoginPublic(BaseModel):
 
 
 class UserCreate(BaseModel):
+    model_config = STRICT_INPUT
+
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(max_length=1000)
     is_superuser: bool = False
@@ -40,11 +45,15 @@ class UserPublic(BaseModel):
 
 
 class PasswordChange(BaseModel):
+    model_config = STRICT_INPUT
+
     current_password: str = Field(max_length=1000)
     new_password: str = Field(max_length=1000)
 
 
 class TokenCreate(BaseModel):
+    model_config = STRICT_INPUT
+
     name: str = Field(min_length=1, max_length=100)
     expires_at: AwareDatetime | None = Field(
         None,
@@ -71,6 +80,8 @@ class TokenCreated(TokenPublic):
 
 
 class MemberUpdate(BaseModel):
+    model_config = STRICT_INPUT
+
     role: Role
 
 

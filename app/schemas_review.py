@@ -8,13 +8,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import CandidateStatus, RoundStatus
+from app.schemas import STRICT_INPUT
 
 
 class RoundCreate(BaseModel):
     """Settings of this round on top of the project's (all optional)."""
 
     # a misspelt key ("treshold") would otherwise leave its setting at the default unnoticed
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     model: dict[str, Any] = Field(
         default_factory=dict,
@@ -99,10 +100,14 @@ class ReviewQueuePublic(BaseModel):
 
 
 class RejectRequest(BaseModel):
+    model_config = STRICT_INPUT
+
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class AcceptAboveRequest(BaseModel):
+    model_config = STRICT_INPUT
+
     threshold: float = Field(ge=0.0, le=1.0)
     include_empty: bool = Field(
         default=False,

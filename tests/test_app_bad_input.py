@@ -125,3 +125,28 @@ def test_oversized_upload_is_413(client: TestClient, runtime: Runtime) -> None:
     assert response.status_code == 413
     assert state_snapshot(runtime) == before
     assert "1000 bytes" in response.json()["error"]["message"]
+
+
+MISSPELT_BODIES = {
+    "project": ("/api/v1/projects", {"name": "typo", "knowlege": {}}, "knowlege"),
+    "token": ("/api/v1/tokens", {"name": "t", "expires": "2030-01-01T00:00:00Z"}, "expires"),
+    "user": ("/api/v1/users", {"username": "u1", "password": "x" * 12, "admin": True}, "admin"),
+    "accept above": (
+        "/api/v1/projects/{project}/review-queue/accept-above",
+        {"threshold": 0.99, "include_emtpy": True},
+        "include_emtpy",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISSPELT_BODIES))
+def test_unknown_body_keys_are_named_and_change_nothing(
+    case: str, client: TestClient, runtime: Runtime
+) -> None:
+    project = create_project(client)
+    path, body, key = MISSPELT_BODIES[case]
+    before = state_snapshot(runtime), client.get("/api/v1/projects").json()
+    response = client.post(path.format(project=project["id"]), json=body)
+    assert response.status_code == 422, response.text
+    assert key in response.json()["error"]["message"]
+    assert (state_snapshot(runtime), client.get("/api/v1/projects").json()) == before
