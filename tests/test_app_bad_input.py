@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
+from tests.test_app_round_requests import labeled_project
 from tests.uploads import create_project, png_bytes, real_image, state_snapshot, upload
 
 
@@ -150,3 +151,16 @@ def test_unknown_body_keys_are_named_and_change_nothing(
     assert response.status_code == 422, response.text
     assert key in response.json()["error"]["message"]
     assert (state_snapshot(runtime), client.get("/api/v1/projects").json()) == before
+
+
+def test_bad_round_settings_are_422_even_while_a_round_is_active(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project = labeled_project(client)
+    url = f"/api/v1/projects/{project['id']}/rounds"
+    assert client.post(url, json={}).status_code == 201  # queued: no worker runs here
+    before = state_snapshot(runtime)
+    refused = client.post(url, json={"model": {"encoder": "resnet9999"}})
+    assert refused.status_code == 422 and "resnet9999" in refused.text
+    assert client.post(url, json={}).status_code == 409  # a good request waits its turn
+    assert state_snapshot(runtime) == before

@@ -42,9 +42,8 @@ def start_round(
     """Create round n+1 and its job; 409 while another round of the project is active or
     while it has no label to train on, 422 for model or proposal settings it could not run
     with on this server."""
-    running = active_round(session=session, project=project)
-    if running is not None:
-        raise Conflict(f"round {running.number} of this project is still {running.status.value}")
+    # The request's own problems first: a client that fixes them and retries once the active
+    # round ends must not meet them then.
     model = check_client_model_settings(
         settings.get("model", {}),
         class_count=len(project.class_names),
@@ -59,6 +58,9 @@ def start_round(
             f"under each perturbation policy; this round's machine_augment is "
             f"'{model.machine_augment}'"
         )
+    running = active_round(session=session, project=project)
+    if running is not None:
+        raise Conflict(f"round {running.number} of this project is still {running.status.value}")
     if count_labeled(session=session, project=project) == 0:
         # the worker trains on every current label, whatever its source, and fails without one
         raise Conflict(
