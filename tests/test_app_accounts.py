@@ -64,6 +64,32 @@ def test_login_rate_limited_per_account(anon_client: TestClient, runtime: Runtim
     assert _login(anon_client, "dr.kim")
 
 
+def test_names_are_found_whatever_their_case(
+    anon_client: TestClient, client: TestClient, runtime: Runtime
+) -> None:
+    make_user(runtime, "alice")
+    assert _login(anon_client, "ALICE")
+    project = create_project(client)
+    added = client.put(f"/api/v1/projects/{project['id']}/members/Alice", json={"role": "viewer"})
+    assert added.status_code in (200, 201), added.text
+    assert added.json()["username"] == "alice"
+
+
+def test_login_guesses_count_per_account_whatever_the_case(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    make_user(runtime, "dr.ray")
+    limit = runtime.settings.login_max_failures_per_account
+    for attempt in range(limit):
+        name = "dr.ray".upper() if attempt % 2 else "dr.ray"
+        bad = anon_client.post("/api/v1/auth/login", json={"username": name, "password": "no"})
+        assert bad.status_code == 401
+    blocked = anon_client.post(
+        "/api/v1/auth/login", json={"username": "Dr.Ray", "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_login_rate_limited_per_address(anon_client: TestClient, runtime: Runtime) -> None:
     runtime.settings.login_max_failures_per_address = 3

@@ -3,10 +3,15 @@ that fails at training time."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
+from samdsk.errors import ConfigError
+from samdsk.model.config import ModelConfig
+from samdsk.model.factory import check_architecture, create_architecture
 from tests.test_app_round_requests import labeled_project
 from tests.uploads import create_project, state_snapshot
 
@@ -22,9 +27,14 @@ BAD_MODEL_SETTINGS = [
     ({"mix_human_share": 0.5, "human_share": 0.5}, "mix_human_share"),
     ({"cpu_bf16": "yes"}, "cpu_bf16 must be a bool"),
     # names the worker's model factory would not know
-    ({"encoder": "resnet9999"}, "encoder: unknown 'resnet9999'"),
-    ({"encoder": "tu-no_such_model"}, "unknown timm model 'no_such_model'"),
-    ({"arch": "NoSuchArch"}, "arch: unknown 'NoSuchArch'"),
+    ({"encoder": "resnet9999"}, "unknown encoder 'resnet9999'"),
+    ({"encoder": "tu-no_such_model"}, "unknown timm encoder 'no_such_model'"),
+    ({"arch": "NoSuchArch"}, "unknown arch 'NoSuchArch'"),
+    # known names that smp or timm cannot build together
+    ({"arch": "DPT", "encoder": "resnet18"}, "Only Timm encoders are supported for DPT"),
+    ({"arch": "DeepLabV3", "encoder": "vgg11"}, "do not support dilated mode"),
+    ({"arch": "Linknet", "encoder": "mit_b0"}, "not supported for Linknet"),
+    ({"arch": "Unet", "encoder": "tu-vit_tiny_patch16_224"}, "Unsupported model downsampling"),
     # well formed, but more than a worker has or would ever finish
     ({"input_size": 1073741824}, "input_size must be at most 1024"),
     ({"batch_size": 100000}, "batch_size must be at most 128"),
@@ -51,6 +61,9 @@ GOOD_MODEL_SETTINGS = [
     {"input_size": 160, "steps": 3000, "batch_size": 8, "cpu_threads": 2, "num_classes": 1},
     {"device": "cuda:7", "arch": "fpn", "encoder": "resnet18"},
     {"device": "cpu", "arch": "Unet", "encoder": "tu-resnet18"},
+    {"arch": "DPT", "encoder": "tu-vit_tiny_patch16_224"},
+    # the meta device cannot run mit_b*'s constructor; the worker's real build decides
+    {"arch": "FPN", "encoder": "mit_b0"},
 ]
 
 
@@ -104,3 +117,36 @@ def test_round_settings_override_the_projects_and_are_checked_together(
     started = client.post(f"{base}/rounds", json={"model": {"human_share": 0.25}})
     assert started.status_code == 201, started.text
     assert started.json()["settings"]["model"] == {"human_share": 0.25}
+
+
+# (arch, encoder) pairs the request check and the worker's build must judge alike.
+NETWORKS = [
+    ("Unet", "resnet18"),
+    ("DPT", "resnet18"),
+    ("DPT", "tu-vit_tiny_patch16_224"),
+    ("PAN", "densenet121"),
+    ("UnetPlusPlus", "mit_b0"),
+    ("DeepLabV3Plus", "mit_b0"),
+    ("FPN", "tu-vit_tiny_patch16_224"),
+]
+
+
+@pytest.mark.parametrize(("arch", "encoder"), NETWORKS)
+def test_the_request_check_refuses_what_the_worker_cannot_build(arch: str, encoder: str) -> None:
+    config = ModelConfig(arch=arch, encoder=encoder)
+    try:
+        create_architecture(config)
+    except ConfigError as built:
+        with pytest.raises(ConfigError) as checked:
+            check_architecture(config)
+        assert str(checked.value) == str(built)
+    else:
+        check_architecture(config)
+
+
+def test_the_network_check_builds_nothing_for_real() -> None:
+    # a real build of this encoder takes seconds and gigabytes
+    config = ModelConfig(arch="Unet", encoder="tu-convnext_xxlarge")
+    started = time.perf_counter()
+    check_architecture(config)
+    assert time.perf_counter() - started < 5.0

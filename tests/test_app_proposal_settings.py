@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from app.models import Image, Project, Round
 from app.runtime import Runtime
+from samdsk.errors import ConfigError
+from samdsk.proposals.offline import OfflineProposalSource
 from tests.test_app_round_requests import label_an_image
 from tests.tiny_sam import save_tiny_sam
 from tests.uploads import create_project, real_image, upload
@@ -190,3 +192,122 @@ def test_offline_settings_given_as_json_lists_build_a_source(
         assert stored is not None
         source = proposal_source(proposal_settings(runtime, stored, {}))
     assert source.name == "offline" and "400" in source.settings_key()
+
+
+# Well formed, but more than a worker would ever finish or hold, or no number at all (each was
+# accepted, or a 500, before the limits).
+OFFLINE_BEYOND_LIMITS: list[tuple[dict[str, Any], str]] = [
+    ({"work_size": 2048}, "work_size must be at most 1024"),
+    ({"work_size": 256.5}, "work_size must be an integer"),
+    ({"work_size": "256"}, "work_size must be an integer"),
+    ({"work_size": None}, "work_size must be an integer"),
+    ({"max_proposals": 1001}, "max_proposals must be at most 1000"),
+    ({"max_proposals": 300.0}, "max_proposals must be an integer"),
+    ({"candidate_pool": 10**6}, "candidate_pool must be at most 2000"),
+    ({"hull_sources": 10**6}, "hull_sources must be at most 1000"),
+    ({"blur_sigma": 1e6}, "blur_sigma must be at most 16.0"),
+    ({"blur_sigma": True}, "blur_sigma must be a finite number"),
+    ({"graph_scale": 1e300}, "graph_scale must be at most 100000.0"),
+    ({"min_contrast": 1e9}, "min_contrast must be at most 400.0"),
+    ({"size_weight": 1e9}, "size_weight must be at most 1000.0"),
+    ({"superpixel_counts": [400] * 9}, "must be a list of at most 8 numbers; got 9 entries"),
+    ({"superpixel_counts": 400}, "superpixel_counts must be a list"),
+    ({"superpixel_counts": [10_001]}, "superpixel_counts entry must be at most 10000"),
+    ({"coarse_scales": [1e300]}, "coarse_scales entry must be at most 100000.0"),
+    ({"coarse_scales": ["big"]}, "coarse_scales entry must be a finite number"),
+]
+
+
+@pytest.mark.parametrize(("proposals", "message"), OFFLINE_BEYOND_LIMITS)
+def test_offline_settings_beyond_their_limits_are_422_and_create_nothing(
+    runtime: Runtime, client: TestClient, proposals: dict[str, Any], message: str
+) -> None:
+    given = {"source": "offline", **proposals}
+    response = client.post("/api/v1/projects", json={"name": "p", "proposal_settings": given})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]["message"]
+    assert _count(runtime, Project) == 0
+
+
+SAM_BEYOND_LIMITS: list[tuple[dict[str, Any], str]] = [
+    ({"source": "sam_fast", "points_per_side": 129}, "points_per_side must be at most 128"),
+    ({"source": "sam", "points_per_batch": 10**6}, "points_per_batch must be at most 1024"),
+    ({"source": "sam_fast", "crop_n_layers": 3}, "crop_n_layers must be at most 2"),
+    ({"source": "sam_fast", "image_batch": 33}, "image_batch must be at most 32"),
+]
+
+
+@pytest.mark.parametrize(("proposals", "message"), SAM_BEYOND_LIMITS)
+def test_sam_settings_beyond_their_limits_are_422_and_start_nothing(
+    runtime: Runtime,
+    client: TestClient,
+    tmp_path: Path,
+    proposals: dict[str, Any],
+    message: str,
+) -> None:
+    _configure_tiny_sam(runtime, tmp_path)
+    project = create_project(client, class_names=["polyp"])
+    label_an_image(client, project["id"])
+    url = f"/api/v1/projects/{project['id']}/rounds"
+    response = client.post(url, json={"proposals": proposals})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]["message"]
+    assert _count(runtime, Round) == 0
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_offline_settings_are_422(
+    runtime: Runtime, client: TestClient, number: str
+) -> None:
+    # JSON has no NaN, but Python's parser, which reads request bodies, takes it
+    for setting in ('"blur_sigma": %s', '"coarse_scales": [%s]'):
+        body = '{"name": "p", "proposal_settings": {"source": "offline", %s}}' % (setting % number)
+        response = client.post(
+            "/api/v1/projects", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert "must be a finite number" in response.json()["error"]["message"]
+    assert _count(runtime, Project) == 0
+
+
+def test_the_library_refuses_non_finite_offline_settings() -> None:
+    for settings in ({"blur_sigma": float("nan")}, {"coarse_scales": [float("inf")]}):
+        with pytest.raises(ConfigError, match="finite"):
+            OfflineProposalSource(**settings)  # type: ignore[arg-type]
+
+
+# At the limits: each builds a source (nothing runs) and is kept.
+AT_LIMITS: list[dict[str, Any]] = [
+    {
+        "source": "offline",
+        "work_size": 1024,
+        "max_proposals": 1000,
+        "candidate_pool": 2000,
+        "hull_sources": 1000,
+        "blur_sigma": 16,
+        "graph_scale": 100_000,
+        "min_contrast": 400.0,
+        "size_weight": 1000.0,
+        "superpixel_counts": [10_000] * 8,
+        "coarse_scales": [100_000.0] * 8,
+    },
+    {
+        "source": "sam_fast",
+        "points_per_side": 128,
+        "points_per_batch": 1024,
+        "crop_n_layers": 2,
+        "image_batch": 32,
+    },
+    {"source": "sam_fast", "points_per_batch": None},
+    {"source": "sam", "points_per_side": 32, "points_per_batch": 64, "crop_n_layers": 1},
+]
+
+
+@pytest.mark.parametrize("given", AT_LIMITS)
+def test_settings_at_their_limits_are_kept(
+    runtime: Runtime, client: TestClient, tmp_path: Path, given: dict[str, Any]
+) -> None:
+    _configure_tiny_sam(runtime, tmp_path)
+    response = client.post("/api/v1/projects", json={"name": "p", "proposal_settings": given})
+    assert response.status_code == 201, response.text
+    assert response.json()["proposal_settings"] == given

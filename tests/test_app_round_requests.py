@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from app.models import Project
@@ -88,3 +89,35 @@ def test_weight_paths_stored_in_an_older_project_are_never_used(
     model = _effective_settings(runtime, project, started.json()["settings"])["model"]
     assert model["encoder_weights_path"] == str(tmp_path / "imagenet.pth")
     assert model["init_weights_path"] is None
+
+
+# Each of these was a 201 whose round then tied up a worker (thousands of segmentations per
+# image, masks of a billion pixels) or failed in it (a network smp cannot build).
+DENIED_ROUNDS: list[tuple[dict[str, Any], str]] = [
+    ({"proposals": {"work_size": 1_000_000_000}}, "work_size must be at most 1024"),
+    ({"proposals": {"work_size": 99999999999999999999999}}, "work_size must be at most"),
+    (
+        {"proposals": {"superpixel_counts": [1_000_000] * 5000, "coarse_scales": [1e300]}},
+        "superpixel_counts must be a list of at most 8 numbers; got 5000 entries",
+    ),
+    ({"proposals": {"max_proposals": 1_000_000_000}}, "max_proposals must be at most 1000"),
+    (
+        {"model": {"arch": "DPT", "encoder": "resnet18"}},
+        "Only Timm encoders are supported for DPT",
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_body", "message"), DENIED_ROUNDS)
+def test_a_round_a_worker_could_not_finish_or_build_is_422_and_starts_nothing(
+    client: TestClient, runtime: Runtime, request_body: dict[str, Any], message: str
+) -> None:
+    project = labeled_project(client)
+    url = f"/api/v1/projects/{project['id']}/rounds"
+    before = state_snapshot(runtime)
+    refused = client.post(url, json=request_body)
+    assert refused.status_code == 422, refused.text
+    assert message in refused.json()["error"]["message"]
+    assert state_snapshot(runtime) == before
+    assert client.get(url).json() == []
+    assert client.post(url, json={}).status_code == 201  # the project itself is fine

@@ -59,8 +59,20 @@ def create_user(
     return user
 
 
-def get_user_by_name(*, session: Session, username: str) -> User:
+def find_user(*, session: Session, username: str) -> User | None:
+    """The user named ``username``, whatever its case: names are unique ignoring case, except
+    pairs made before that rule, which only their exact spelling tells apart."""
     user = session.scalar(select(User).where(User.username == username))
+    if user is not None:
+        return user
+    matches = session.scalars(
+        select(User).where(func.lower(User.username) == username.lower()).limit(2)
+    ).all()
+    return matches[0] if len(matches) == 1 else None
+
+
+def get_user_by_name(*, session: Session, username: str) -> User:
+    user = find_user(session=session, username=username)
     if user is None:
         raise NotFound(f"user {username!r} does not exist")
     return user
@@ -112,10 +124,13 @@ def login(
     session_hours: float,
 ) -> IssuedToken:
     """Check the password (rate-limited per account and address) and open a session."""
-    _check_rate(session, username, address, policy)
-    user = session.scalar(select(User).where(User.username == username))
+    # Attempts count per name ignoring case, as names are looked up: "Alice" and "ALICE" must
+    # not each get their own allowance of guesses at one account.
+    account = username.lower()
+    _check_rate(session, account, address, policy)
+    user = find_user(session=session, username=username)
     ok = user is not None and user.is_active and verify_password(password, user.password_hash)
-    session.add(LoginAttempt(username=username, address=address, succeeded=ok))
+    session.add(LoginAttempt(username=account, address=address, succeeded=ok))
     session.flush()
     if not ok or user is None:
         session.commit()  # the failure must count even though the request fails

@@ -133,32 +133,22 @@ def check_model_limits(config: ModelConfig) -> None:
 
 
 def check_network_names(config: ModelConfig) -> None:
-    """InvalidInput unless ``config``'s architecture and encoder are names the worker's model
-    factory accepts (``samdsk.model.factory.create_architecture``'s own checks).
+    """InvalidInput unless the worker's model factory can build ``config``'s architecture with
+    its encoder (``samdsk.model.factory.check_architecture``: the names, then smp's and timm's
+    own rules for the pair, such as DPT's timm-only encoders).
 
-    The names are looked up, not built: building a large encoder takes seconds and gigabytes,
-    too much for a web request. The look-up imports torch, so the library's defaults, which
-    most projects keep, are taken as they are.
+    Nothing is built for real: building a large encoder takes seconds and gigabytes, too much
+    for a web request; the check builds on PyTorch's meta device instead (well under a second).
+    It imports torch, so the library's defaults, which most projects keep, are taken as they
+    are.
     """
     default = ModelConfig()
     if (config.arch, config.encoder) == (default.arch, default.encoder):
         return
-    # both import torch: only for a request that names another network
-    import timm
+    # imports torch: only for a request that names another network
+    from samdsk.model.factory import check_architecture
 
-    from samdsk.model import list_architectures, list_encoders
-
-    architectures = list_architectures()
-    if config.arch.lower() not in {name.lower() for name in architectures}:
-        raise InvalidInput(f"model setting arch: unknown {config.arch!r}; valid: {architectures}")
-    encoder = config.encoder
-    timm_name = encoder.removeprefix("tu-")
-    if encoder != timm_name and not timm.is_model(timm_name):
-        raise InvalidInput(
-            f"model setting encoder: unknown timm model {timm_name!r} (in {encoder!r})"
-        )
-    if encoder == timm_name and encoder not in list_encoders():
-        raise InvalidInput(
-            f"model setting encoder: unknown {encoder!r}; valid: {list_encoders()} or "
-            "'tu-<timm model name>'"
-        )
+    try:
+        check_architecture(config)
+    except ConfigError as exc:
+        raise InvalidInput(f"model settings: {exc}") from exc

@@ -26,6 +26,7 @@ one second per image on one CPU core.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
@@ -100,6 +101,11 @@ class OfflineProposalSource:
             object.__setattr__(self, "coarse_scales", tuple(map(float, self.coarse_scales)))
         except (TypeError, ValueError) as error:
             raise ConfigError(f"offline proposal settings must be numbers: {error}") from error
+        # NaN slips through where nothing below compares it (the blur, the scales, the
+        # weights), and an infinite blur never ends
+        given = [getattr(self, name) for name in (*floats, "graph_scale", "size_weight")]
+        if not all(math.isfinite(value) for value in (*given, *self.coarse_scales)):
+            raise ConfigError("offline proposal settings must be finite numbers")
         counts = (self.max_proposals, self.candidate_pool, self.hull_sources)
         if self.work_size < 32 or min(counts) < 1:
             raise ConfigError(
