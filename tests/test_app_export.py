@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 
 from app.runtime import Runtime
+from app.services.exports import spreadsheet_safe
 from tests.review_world import make_round_with_candidates, truth_mask
 from tests.uploads import create_project, png_bytes, real_image, upload
 
@@ -150,3 +151,19 @@ def test_source_filter_and_bad_parameters(client: TestClient, labelled: Labelled
         assert response.status_code == 422, params
         assert response.json()["error"]["message"]
     assert client.get("/api/v1/projects/999/export", params={"format": "coco"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ("=HYPERLINK(1).png", "'=HYPERLINK(1).png"),
+        ("+1.png", "'+1.png"),
+        ("-cmd.png", "'-cmd.png"),
+        ("@sum.png", "'@sum.png"),
+        ("\tx.png", "'\tx.png"),
+        ("k=1.png", "k=1.png"),
+        ("case_0001.png", "case_0001.png"),
+    ],
+)
+def test_manifest_text_never_starts_a_spreadsheet_formula(text: str, safe: str) -> None:
+    assert spreadsheet_safe(text) == safe

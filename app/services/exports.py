@@ -112,17 +112,27 @@ def write_masks_zip(*, rows: Iterable[ExportRow], storage: Storage, out: IO[byte
     return count
 
 
+# A spreadsheet opening the manifest runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading apostrophe where it would start a formula (OWASP's advice on
+    CSV injection); a spreadsheet shows it as text, and other readers can strip it."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def _manifest_row(row: ExportRow, mask_file: str) -> list[object]:
     label = row.label
     return [
         row.image.id,
-        row.image.original_filename,
+        spreadsheet_safe(row.image.original_filename),
         mask_file,
         label.version,
         label.source.value,
         "" if row.round_number is None else row.round_number,
         "" if label.candidate_id is None else label.candidate_id,
-        label.author,
+        spreadsheet_safe(label.author),
         label.created_at.isoformat(),
         "" if row.edit_dice is None else f"{row.edit_dice:.6f}",
     ]
