@@ -382,6 +382,9 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     viewer.close()
 
 
+NARROW = 420  # px: a phone held upright
+
+
 def test_long_names_wrap_instead_of_widening_the_page(
     browser: Any, server: LiveServer, api: httpx.Client
 ) -> None:
@@ -423,4 +426,14 @@ def test_long_names_wrap_instead_of_widening_the_page(
         )
         page.screenshot(path=screenshot_path(f"long-names-{name}"))
     assert {name: width for name, width in widths.items() if width > 1280} == {}
+    page.set_viewport_size({"width": NARROW, "height": 800})  # the header wraps too
+    for name in ("projects", "project"):
+        route, ready = screens[name]
+        page.goto(f"{server.base}/{route}")
+        page.wait_for_selector(ready)
+        width = page.evaluate(
+            "Math.max(document.body.scrollWidth, document.documentElement.scrollWidth)"
+        )
+        page.screenshot(path=screenshot_path(f"narrow-{name}"))
+        assert width <= NARROW, (name, width)
     page.close()
