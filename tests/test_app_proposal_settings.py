@@ -273,7 +273,7 @@ def test_non_finite_offline_settings_are_422(
 def test_the_library_refuses_non_finite_offline_settings() -> None:
     for settings in ({"blur_sigma": float("nan")}, {"coarse_scales": [float("inf")]}):
         with pytest.raises(ConfigError, match="finite"):
-            OfflineProposalSource(**settings)  # type: ignore[arg-type]
+            OfflineProposalSource(**settings)
 
 
 # At the limits: each builds a source (nothing runs) and is kept.
