@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
 from app.runtime import Runtime
+from tests.review_world import truth_mask
 from tests.uploads import create_project, png_bytes, real_image, state_snapshot, upload
 
 
@@ -87,9 +88,8 @@ def test_stale_label_version_is_conflict(client: TestClient, runtime: Runtime) -
     base = f"/api/v1/projects/{project['id']}/images/{image_id}/labels"
     assert client.post(base, files={"file": ("m.png", mask_path.read_bytes())}).status_code == 201
     before = state_snapshot(runtime)
-    stale = client.post(
-        base, files={"file": ("m.png", mask_path.read_bytes())}, data={"expected_version": "0"}
-    )
+    edited = png_bytes(np.zeros_like(truth_mask(mask_path)))
+    stale = client.post(base, files={"file": ("e.png", edited)}, data={"expected_version": "0"})
     assert stale.status_code == 409
     assert state_snapshot(runtime) == before
 

@@ -20,13 +20,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from app.imaging import decode_mask, mask_to_png
+from app.imaging import decode_mask
 from app.models import LabelSource, Project, User
 from app.services.archive import is_litter, read_entry
 from app.services.images import CheckedUpload, UploadLimits, check_upload, store_image
 from app.services.jobs import create_job
-from app.services.labels import add_label, current_label
-from app.storage import Storage, content_key
+from app.services.labels import add_label, current_label, is_current_mask
+from app.storage import Storage
 
 FOLDERS = ("images", "masks")
 
@@ -152,8 +152,7 @@ def store_pairs(
             counts.without_mask += 1
             continue
         mask = _mask(archive, pair.mask, upload, project, limits.max_bytes)
-        current = current_label(session=session, image=image)
-        if current is not None and current.mask_key == content_key(mask_to_png(mask), ".png"):
+        if is_current_mask(current=current_label(session=session, image=image), mask=mask):
             counts.labels_unchanged += 1  # importing the same set again adds no versions
             continue
         add_label(

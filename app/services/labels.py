@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.imaging import decode_mask, mask_to_png
 from app.models import Image, Label, LabelSource, Project, User
-from app.storage import Storage
+from app.storage import Storage, content_key
 
 
 def check_mask(*, data: bytes, image: Image, project: Project, max_bytes: int) -> np.ndarray:
@@ -28,6 +28,37 @@ def current_label(*, session: Session, image: Image) -> Label | None:
     return session.scalar(
         select(Label).where(Label.image_id == image.id).order_by(Label.version.desc()).limit(1)
     )
+
+
+def is_current_mask(*, current: Label | None, mask: np.ndarray) -> bool:
+    """Whether ``mask`` is exactly the current label's mask (masks are stored by content)."""
+    return current is not None and current.mask_key == content_key(mask_to_png(mask), ".png")
+
+
+def repeated_label(
+    *,
+    session: Session,
+    image: Image,
+    mask: np.ndarray,
+    author: User,
+    expected_version: int | None,
+) -> Label | None:
+    """The current label when a human upload of ``mask`` would add nothing: the mask
+    already is the current human label, and the upload was made on that version or is this
+    author's retry of the upload that made it (a client that lost the 201 and sends the same
+    request again). None when the upload is a new version.
+
+    A machine label is never repeated: a human upload of the same mask confirms it, which
+    is a version of its own."""
+    current = current_label(session=session, image=image)
+    if current is None or current.source == LabelSource.MACHINE:
+        return None
+    if not is_current_mask(current=current, mask=mask):
+        return None
+    if expected_version is None or expected_version == current.version:
+        return current
+    retry = current.author_id == author.id and expected_version == current.version - 1
+    return current if retry else None
 
 
 def add_label(

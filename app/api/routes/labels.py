@@ -28,9 +28,20 @@ router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/labels", tag
 VersionPath = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="Label version, from 1")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=LabelPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LabelPublic,
+    responses={
+        status.HTTP_200_OK: {
+            "model": LabelPublic,
+            "description": "The mask already is the current human label: no version added",
+        }
+    },
+)
 def upload_label(
     image_id: IdPath,
+    response: Response,
     project: ProjectAnnotator,
     user: CurrentUser,
     session: SessionDep,
@@ -49,12 +60,21 @@ def upload_label(
         ),
     ] = None,
 ) -> LabelPublic:
-    """Add a human label as a new version; earlier versions are kept."""
+    """Add a human label as a new version; earlier versions are kept.
+
+    Sending the current human label's mask again (a repeat, or a retry whose 201 was lost)
+    adds nothing and answers 200 with that label."""
     image = get_image(session=session, project=project, image_id=image_id)
     data = read_capped(file, settings.max_upload_bytes)
     mask = service.check_mask(
         data=data, image=image, project=project, max_bytes=settings.max_upload_bytes
     )
+    repeated = service.repeated_label(
+        session=session, image=image, mask=mask, author=user, expected_version=expected_version
+    )
+    if repeated is not None:
+        response.status_code = status.HTTP_200_OK
+        return LabelPublic.model_validate(repeated)
     label = service.add_label(
         session=session,
         storage=storage,
