@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
@@ -35,6 +36,8 @@ BAD_MODEL_SETTINGS = [
     ({"arch": "DeepLabV3", "encoder": "vgg11"}, "do not support dilated mode"),
     ({"arch": "Linknet", "encoder": "mit_b0"}, "not supported for Linknet"),
     ({"arch": "Unet", "encoder": "tu-vit_tiny_patch16_224"}, "Unsupported model downsampling"),
+    # a network that takes only the image size it was made for
+    ({"arch": "DPT", "encoder": "tu-vit_tiny_patch16_224"}, "cannot take 256x256 images"),
     # well formed, but more than a worker has or would ever finish
     ({"input_size": 1073741824}, "input_size must be at most 1024"),
     ({"batch_size": 100000}, "batch_size must be at most 128"),
@@ -61,7 +64,7 @@ GOOD_MODEL_SETTINGS = [
     {"input_size": 160, "steps": 3000, "batch_size": 8, "cpu_threads": 2, "num_classes": 1},
     {"device": "cuda:7", "arch": "fpn", "encoder": "resnet18"},
     {"device": "cpu", "arch": "Unet", "encoder": "tu-resnet18"},
-    {"arch": "DPT", "encoder": "tu-vit_tiny_patch16_224"},
+    {"arch": "DPT", "encoder": "tu-vit_tiny_patch16_224", "input_size": 224},
     # the meta device cannot run mit_b*'s constructor; the worker's real build decides
     {"arch": "FPN", "encoder": "mit_b0"},
 ]
@@ -119,27 +122,40 @@ def test_round_settings_override_the_projects_and_are_checked_together(
     assert started.json()["settings"]["model"] == {"human_share": 0.25}
 
 
-# (arch, encoder) pairs the request check and the worker's build must judge alike.
+# (arch, encoder, input_size) the request check and the worker's build must judge alike.
 NETWORKS = [
-    ("Unet", "resnet18"),
-    ("DPT", "resnet18"),
-    ("DPT", "tu-vit_tiny_patch16_224"),
-    ("PAN", "densenet121"),
-    ("UnetPlusPlus", "mit_b0"),
-    ("DeepLabV3Plus", "mit_b0"),
-    ("FPN", "tu-vit_tiny_patch16_224"),
+    ("Unet", "resnet18", 256),
+    ("DPT", "resnet18", 256),
+    ("DPT", "tu-vit_tiny_patch16_224", 256),  # a plain ViT takes its own size only
+    ("DPT", "tu-vit_tiny_patch16_224", 224),
+    ("Unet", "tu-swin_tiny_patch4_window7_224", 256),
+    ("Unet", "tu-swin_tiny_patch4_window7_224", 224),
+    ("PAN", "densenet121", 256),
+    ("UnetPlusPlus", "mit_b0", 256),
+    ("DeepLabV3Plus", "mit_b0", 256),
+    ("FPN", "tu-vit_tiny_patch16_224", 256),
 ]
 
 
-@pytest.mark.parametrize(("arch", "encoder"), NETWORKS)
-def test_the_request_check_refuses_what_the_worker_cannot_build(arch: str, encoder: str) -> None:
-    config = ModelConfig(arch=arch, encoder=encoder)
+@pytest.mark.parametrize(("arch", "encoder", "input_size"), NETWORKS)
+def test_the_request_check_refuses_what_the_worker_cannot_build_or_run(
+    arch: str, encoder: str, input_size: int
+) -> None:
+    config = ModelConfig(arch=arch, encoder=encoder, input_size=input_size)
     try:
-        create_architecture(config)
+        model = create_architecture(config).eval()
     except ConfigError as built:
         with pytest.raises(ConfigError) as checked:
             check_architecture(config)
         assert str(checked.value) == str(built)
+        return
+    try:
+        with torch.no_grad():
+            model(torch.rand(1, 3, input_size, input_size))
+    except (AssertionError, ValueError, RuntimeError) as ran:
+        with pytest.raises(ConfigError) as checked:
+            check_architecture(config)
+        assert str(checked.value).endswith(f"cannot take {input_size}x{input_size} images: {ran}")
     else:
         check_architecture(config)
 

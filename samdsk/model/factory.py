@@ -63,9 +63,11 @@ def check_architecture(config: ModelConfig) -> None:
     building it: on PyTorch's meta device, where parameters have shapes but no memory, so that
     smp's and timm's own compatibility rules (DPT takes timm encoders only, DeepLabV3 and PAN
     dilated ones, Linknet and UNet++ no ``mit_b*``, most decoders no plain ViT) are applied by
-    the code that makes them. About 0.01-0.7 s where a real build of a large encoder takes
-    seconds and gigabytes."""
-    _meta_build(_check_names(config), config.encoder, config.num_classes)
+    the code that makes them. The meta network then takes one ``input_size`` image, which
+    finds encoders that accept only the size they were made for (``tu-swin_*_224`` and the
+    plain ViTs at 256 px) before a round fails on its first step. About 0.01-1 s where a real
+    build of a large encoder takes seconds and gigabytes."""
+    _meta_build(_check_names(config), config.encoder, config.num_classes, config.input_size)
 
 
 def _check_names(config: ModelConfig) -> str:
@@ -96,17 +98,31 @@ def _create(arch: str, encoder: str, classes: int) -> torch.nn.Module:
 
 
 @functools.lru_cache(maxsize=256)  # a project's rounds ask for the same network again
-def _meta_build(arch: str, encoder: str, classes: int) -> None:
-    """``_create`` on the meta device. Where a model's constructor reads a value (the ``mit_b*``
-    encoders read their drop-path rates with ``.item()``), the meta device cannot say: the
-    network is taken as buildable, and the worker's real build decides."""
+def _meta_build(arch: str, encoder: str, classes: int, input_size: int) -> None:
+    """``_create`` and one forward pass on the meta device. Where a model reads a value (the
+    ``mit_b*`` encoders read their drop-path rates with ``.item()``), the meta device cannot
+    say: the network is taken as buildable, and the worker's real build decides."""
     try:
         with torch.device("meta"):
-            _create(arch, encoder, classes)
+            model = _create(arch, encoder, classes)
+            _forward(model, arch, encoder, input_size)
     except ConfigError as error:
         if not _meta_only(error.__cause__):
             raise
         logger.debug("%s with %s: not checkable on the meta device (%s)", arch, encoder, error)
+
+
+def _forward(model: torch.nn.Module, arch: str, encoder: str, input_size: int) -> None:
+    """One ``input_size`` image through ``model`` in eval mode; ConfigError if it does not
+    fit. Models refuse sizes with assertions (timm) as well as exceptions, so both count."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size))
+    except (AssertionError, ValueError, RuntimeError, TypeError) as error:
+        raise ConfigError(
+            f"{arch} with encoder {encoder!r} cannot take {input_size}x{input_size} images: {error}"
+        ) from error
 
 
 def _meta_only(error: BaseException | None) -> bool:
