@@ -21,6 +21,7 @@ from typing import Any
 
 from samdsk.errors import ConfigError
 from samdsk.model.config import AUTO_AUGMENT, MACHINE_AUGMENTATIONS, ModelConfig, TrainingSample
+from samdsk.model.resume import SnapshotStore
 from samdsk.model.train import ProgressCallback, TrainResult, train_model
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def train_choosing_augment(
     progress: ProgressCallback | None = None,
     show_progress_bar: bool = False,
     log: Callable[[str], None] = logger.info,
+    snapshots: SnapshotStore | None = None,
 ) -> ChosenTraining:
     """Train ``config`` under each policy of ``choices`` (its own ``machine_augment``, such
     as ``"auto"``, is replaced) and keep the model of the best validation Dice.
@@ -100,6 +102,8 @@ def train_choosing_augment(
     Without validation images nothing can tell the models apart, so only the first policy
     (the default) is trained: training the others would cost their time and change nothing.
     ``progress(step, steps, loss)`` counts the steps of every training together.
+    ``snapshots`` keeps each policy's training under its own name, so that a resumed choice
+    goes on from where each training stood (a finished one from its last step).
     """
     check_augment_choices(choices)  # an empty one fails in choose_augment, before any training
     tried = list(choices) if val else list(choices[:1])
@@ -112,6 +116,7 @@ def train_choosing_augment(
             val=val,
             progress=None if progress is None else _offset(progress, index, len(tried)),
             show_progress_bar=show_progress_bar,
+            snapshots=snapshots,
         )
     val_dice = {policy: result.best_val_dice for policy, result in trained.items()}
     chosen = choose_augment(val_dice)
@@ -132,16 +137,28 @@ def train_as_configured(
     progress: ProgressCallback | None = None,
     show_progress_bar: bool = False,
     log: Callable[[str], None] = logger.info,
+    snapshots: SnapshotStore | None = None,
 ) -> tuple[TrainResult, AugmentChoice | None]:
     """The model ``config`` asks for and, for ``machine_augment="auto"``, the choice made
     (``train_choosing_augment``); one ``train_model`` run, and no choice, for a policy."""
     if config.machine_augment != AUTO_AUGMENT:
         trained = train_model(
-            train, config, val=val, progress=progress, show_progress_bar=show_progress_bar
+            train,
+            config,
+            val=val,
+            progress=progress,
+            show_progress_bar=show_progress_bar,
+            snapshots=snapshots,
         )
         return trained, None
     chosen = train_choosing_augment(
-        train, config, val=val, progress=progress, show_progress_bar=show_progress_bar, log=log
+        train,
+        config,
+        val=val,
+        progress=progress,
+        show_progress_bar=show_progress_bar,
+        log=log,
+        snapshots=snapshots,
     )
     return chosen.result, chosen.choice
 

@@ -13,21 +13,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app.cli import STOP_SECONDS
 from app.db import session_scope
 from app.main import create_app
-from app.models import Job, JobStatus, utcnow
+from app.models import Job, JobStatus, ModelVersion, Project, utcnow
 from app.runtime import Runtime, build_runtime
 from app.services.jobs import create_job, jobs_to_dispatch
 from app.settings import Settings
+from samdsk.model import ModelConfig, load_checkpoint, train_model
+from samdsk.model.resume import TrainingState
 from tests.accounts import bearer, make_user
 from tests.test_workers import REDIS_URL, _require_redis
+from tests.test_workers_augment_choice import TINY_MODEL, _labelled_project
 from tests.uploads import real_image, upload
 from tests.workers import WorkerProcess, wait_for
 from workers import runner
+from workers.rounds.snapshots import snapshot_prefix
 from workers.rounds.tracker import RoundTracker
+from workers.rounds.training import load_training_samples, train_or_resume
 from workers.runner import HANDED_BACK, JobContext, WorkerStopping, request_stop, run_job
 
 
@@ -144,6 +151,68 @@ def test_a_round_notices_the_stop_between_its_throttled_updates() -> None:
         tracker.update("train", 0.3)
 
 
+class StopAfter(RoundTracker):
+    """A round's tracker that asks the worker to stop once training passes ``fraction``, and
+    records the training fractions it is given."""
+
+    def __init__(self, context: JobContext, round_id: int, fraction: float = 2.0) -> None:
+        super().__init__(context, round_id, min_interval=0.0)
+        self.fraction = fraction
+        self.seen: list[float] = []
+
+    def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
+        super().update(stage, fraction, force=force)
+        self.seen.append(fraction)
+        if stage == "train" and fraction >= self.fraction:
+            request_stop()
+
+
+def test_a_round_stopped_mid_training_goes_on_from_its_snapshot(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """Stopped after step 3 of 6 (saved at step 4, where the stop is noticed), the next
+    attempt trains steps 5 and 6 only, and registers the model an uninterrupted training
+    makes; the snapshot is then removed."""
+    project_id = _labelled_project(client, want_validation=False)
+    started = client.post(f"/api/v1/projects/{project_id}/rounds", json={})
+    assert started.status_code == 201, started.text
+    round_id, job_id = int(started.json()["id"]), int(started.json()["job_id"])
+    with runtime.session_factory() as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        session.expunge(project)
+    config = ModelConfig.from_dict(
+        {"num_classes": 1, **TINY_MODEL, "machine_augment": "same", "steps": 6, "cpu_threads": 1}
+    )
+    trackers: list[StopAfter] = []
+
+    def handler(job: Job, context: JobContext) -> str:
+        trackers.append(StopAfter(context, round_id, 0.5 if not trackers else 2.0))
+        return str(train_or_resume(runtime, round_id, project, config, trackers[-1]).version_id)
+
+    assert run_job(runtime, job_id, handler) is None  # handed back
+    snapshots = runtime.storage.list_keys(snapshot_prefix(project_id, 1))
+    assert snapshots == [f"{snapshot_prefix(project_id, 1)}same.pt"]
+    assert TrainingState.from_bytes(runtime.storage.get(snapshots[0])).step == 4
+
+    runner._stopping = threading.Event()  # the next worker process
+    assert run_job(runtime, job_id, handler) is JobStatus.SUCCEEDED
+    assert trackers[1].seen == [0.0, 5 / 6, 1.0, 1.0]  # begin, steps 5 and 6, end
+    assert runtime.storage.list_keys(snapshot_prefix(project_id, 1)) == []
+    train, val = load_training_samples(runtime, project, config)
+    whole = train_model(train, config, val=val).model.state_dict()
+    with runtime.session_factory() as session:
+        version = session.scalars(
+            select(ModelVersion).where(ModelVersion.round_id == round_id)
+        ).one()
+        key = version.checkpoint_key
+    path = runtime.settings.data_dir / "registered.pt"
+    path.write_bytes(runtime.storage.get(key))
+    registered, _ = load_checkpoint(path)
+    for name, weights in registered.state_dict().items():
+        assert torch.equal(weights, whole[name]), name
+
+
 # A round that trains for far longer than the test waits.
 ENDLESS_ROUND = {
     "model": {"encoder": "resnet18", "input_size": 64, "steps": 2000, "batch_size": 2},
@@ -214,11 +283,16 @@ def test_sigterm_mid_round_exits_cleanly_and_the_next_worker_resumes_at_once(
         assert job.lease_expires_at is not None
         assert job.lease_expires_at < utcnow() + timedelta(seconds=1), "the lease was kept"
         assert client.get(f"{base}/rounds/1").json()["status"] == "running"
+        snapshot = runtime.storage.get(f"{snapshot_prefix(project['id'], 1)}same.pt")
+        stopped_at = TrainingState.from_bytes(snapshot).step
+        assert 0 < stopped_at < ENDLESS_ROUND["model"]["steps"]  # type: ignore[index]
 
         second = WorkerProcess(stop_settings, tmp_path / "second.log")
         try:
             wait_for(lambda: _job(runtime, job_id).attempts == 2, 20, "the takeover", second.log)
             assert _job(runtime, job_id).lease_owner is not None
+            going_on = f"going on from the training snapshot 'same' at step {stopped_at} of"
+            wait_for(lambda: going_on in second.log(), 60, "training to go on", second.log)
         finally:
             _sigterm(second)
     runtime.close()

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.models import Job, ModelVersion, Project, Round
+from app.models import Job, JobStatus, ModelVersion, Project, Round
 from app.runtime import Runtime
 from samdsk.model import ModelConfig
 from tests.uploads import create_project, real_image, upload
@@ -64,10 +64,9 @@ def _train_round(runtime: Runtime, client: TestClient, want_validation: bool) ->
 
     def handler(job: Job, context: JobContext) -> str:
         tracker = RoundTracker(context, round_id, min_interval=0.0)
-        _, version_id = train_or_resume(runtime, round_id, project, config, tracker)
-        return str(version_id)
+        return str(train_or_resume(runtime, round_id, project, config, tracker).version_id)
 
-    assert run_job(runtime, job_id, handler) is not None
+    assert run_job(runtime, job_id, handler) is JobStatus.SUCCEEDED
     with runtime.session_factory() as session:
         round_ = session.get(Round, round_id)
         assert round_ is not None and round_.model_version_id is not None

@@ -57,6 +57,12 @@ def request_stop() -> None:
         _stopping.set()
 
 
+def stop_requested() -> bool:
+    """Whether this process was asked to stop (work about to hand itself back may first save
+    what it would otherwise lose)."""
+    return _stopping.is_set()
+
+
 def raise_if_stopping() -> None:
     """Raise :class:`WorkerStopping` once this process is asked to stop; cheap enough for
     every step of a loop."""

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -20,6 +21,12 @@ from samdsk.model.infer import forward_logits
 from samdsk.model.label_mix import MIX_TOLERANCE, human_share_for_mix
 from samdsk.model.loss import dice_per_image, weighted_loss
 from samdsk.model.precision import autocast_bf16, precision_name
+from samdsk.model.resume import (
+    SnapshotStore,
+    TrainingState,
+    training_fingerprint,
+    usable_snapshot,
+)
 from samdsk.model.threads import cpu_threads_for
 
 logger = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ def train_model(
     init_state: dict[str, torch.Tensor] | None = None,
     progress: ProgressCallback | None = None,
     show_progress_bar: bool = False,
+    snapshots: SnapshotStore | None = None,
 ) -> TrainResult:
     """Train ``config.steps`` steps of AdamW (cosine-decayed learning rate) on ``train``.
 
@@ -67,6 +75,10 @@ def train_model(
     NumPy and torch global generators with ``config.seed``. On the CPU the run uses the cores
     other processes leave free when it starts (see ``threads``), or ``config.cpu_threads``;
     same config and data -> same losses on the same device and thread count (logged).
+
+    ``snapshots`` keeps snapshots of the training under its ``machine_augment`` name; one of
+    the same settings and data is gone on from, and the result is the same as the run that
+    was not interrupted (on a CPU, whose generator the snapshot holds).
     """
     if config.machine_augment == AUTO_AUGMENT:
         raise ConfigError(
@@ -95,7 +107,10 @@ def train_model(
         data = resize_samples(used, config.input_size, config.num_classes)
         config = _share_for_mix(config, data)
         val_data = resize_samples(val, config.input_size, config.num_classes) if val else None
-        history, best = _fit(model, data, val_data, config, device, progress, show_progress_bar)
+        resume = _Resume.find(snapshots, config, data, val_data)
+        history, best = _fit(
+            model, data, val_data, config, device, progress, show_progress_bar, resume
+        )
     kept_val_dice = _keep_selected_weights(model, best, history, len(val), config)
     model.eval()
     seconds = time.perf_counter() - started
@@ -138,6 +153,31 @@ def _prepare_model(
     return model.to(device).to(memory_format=torch.channels_last)
 
 
+@dataclass
+class _Resume:
+    """Where a training keeps its snapshots, under which name and fingerprint, and the
+    snapshot it goes on from (None: from step 0)."""
+
+    store: SnapshotStore | None
+    name: str
+    fingerprint: str
+    start: TrainingState | None
+
+    @classmethod
+    def find(
+        cls,
+        store: SnapshotStore | None,
+        config: ModelConfig,
+        data: ResizedSamples,
+        val_data: ResizedSamples | None,
+    ) -> _Resume:
+        if store is None:
+            return cls(None, config.machine_augment, "", None)
+        fingerprint = training_fingerprint(config, data, val_data)
+        start = usable_snapshot(store, config.machine_augment, fingerprint, config.steps)
+        return cls(store, config.machine_augment, fingerprint, start)
+
+
 def _fit(
     model: torch.nn.Module,
     data: ResizedSamples,
@@ -146,16 +186,22 @@ def _fit(
     device: torch.device,
     progress: ProgressCallback | None,
     show_progress_bar: bool,
+    resume: _Resume,
 ) -> tuple[list[dict[str, float]], tuple[float, dict[str, torch.Tensor]] | None]:
     """The training loop; returns the history and (best Dice, best state) if validated."""
     optimizer, schedule = optimizer_and_schedule(model, config, config.steps)
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor]] | None = None
+    done = 0
+    if resume.start is not None:
+        history, best, done = _restore(resume.start, model, optimizer, schedule)
     model.train()
-    batches = _batches(data, config, device)
+    batches = _batches(data, config, device, first_step=done + 1)
     bf16 = autocast_bf16(config, device)  # decided once: it holds for the whole run
-    with tqdm(total=config.steps, disable=not show_progress_bar, desc="training") as bar:
-        for step, (inputs, targets, weights) in enumerate(batches, start=1):
+    with tqdm(
+        total=config.steps, initial=done, disable=not show_progress_bar, desc="training"
+    ) as bar:
+        for step, (inputs, targets, weights) in enumerate(batches, start=done + 1):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(inputs)
             loss = weighted_loss(logits, targets, weights)
@@ -170,11 +216,55 @@ def _fit(
                     best = (record["val_dice"], _copy_state(model))
                 model.train()
             history.append(record)
+            if resume.store is not None:
+                snapshot = partial(
+                    _snapshot, resume, step, model, optimizer, schedule, history, best
+                )
+                resume.store.offer(resume.name, step, config.steps, snapshot)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             if progress is not None:
                 progress(step, config.steps, record["loss"])
     return history, best
+
+
+def _restore(
+    state: TrainingState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[list[dict[str, float]], tuple[float, dict[str, torch.Tensor]] | None, int]:
+    """Load a snapshot into the training's parts; returns (history, best, steps done)."""
+    try:
+        model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        schedule.load_state_dict(state.schedule)
+        torch.set_rng_state(state.torch_rng)
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(f"training snapshot does not fit: {error}") from error
+    return list(state.history), state.best, state.step
+
+
+def _snapshot(
+    resume: _Resume,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    history: list[dict[str, float]],
+    best: tuple[float, dict[str, torch.Tensor]] | None,
+) -> TrainingState:
+    """The training after ``step``, on the CPU (the optimizer's state is saved as it is)."""
+    return TrainingState(
+        step=step,
+        fingerprint=resume.fingerprint,
+        model=_copy_state(model, "cpu"),
+        optimizer=optimizer.state_dict(),
+        schedule=schedule.state_dict(),
+        torch_rng=torch.get_rng_state(),
+        history=list(history),
+        best=None if best is None else (best[0], {k: v.cpu() for k, v in best[1].items()}),
+    )
 
 
 def optimizer_and_schedule(
@@ -208,7 +298,7 @@ def _share_for_mix(config: ModelConfig, data: ResizedSamples) -> ModelConfig:
 
 
 def _batches(
-    data: ResizedSamples, config: ModelConfig, device: torch.device
+    data: ResizedSamples, config: ModelConfig, device: torch.device, *, first_step: int = 1
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     dataset = TrainingBatches(
         data,
@@ -223,7 +313,7 @@ def _batches(
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=None,  # each item is already a whole batch
-        shuffle=False,
+        sampler=range(first_step - 1, config.steps),  # item k is the batch of step k + 1
         num_workers=config.num_workers,
         pin_memory=device.type == "cuda",
     )
@@ -259,8 +349,12 @@ def _dice_scores(model: torch.nn.Module, data: ResizedSamples, config: ModelConf
     return torch.cat(scores)
 
 
-def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+def _copy_state(model: torch.nn.Module, device: str | None = None) -> dict[str, torch.Tensor]:
+    """A copy of the weights, on their own device or on ``device``."""
+    return {
+        key: value.detach().clone() if device is None else value.detach().to(device, copy=True)
+        for key, value in model.state_dict().items()
+    }
 
 
 def _seed_everything(seed: int) -> None:

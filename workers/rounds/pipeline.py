@@ -19,6 +19,7 @@ from samdsk.model.config import AUTO_AUGMENT
 from workers.rounds.data import current_labels, unlabeled_image_ids
 from workers.rounds.matching import MatchContext, match_pool
 from workers.rounds.proposals import fan_out, proposal_settings, proposal_source, work_through
+from workers.rounds.snapshots import discard_snapshots
 from workers.rounds.tracker import RoundTracker
 from workers.rounds.training import train_or_resume
 from workers.runner import JobCancelled, JobContext, LeaseLost
@@ -162,6 +163,7 @@ def _close(
         round_ = session.get(Round, round_id)
         if round_ is None:
             return
+        discard_snapshots(runtime, round_.project_id, round_.number)
         round_.status = status
         round_.stage = status.value
         round_.finished_at = utcnow()

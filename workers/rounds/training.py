@@ -1,5 +1,6 @@
 """Stage 1 of a round: train on the current labels, or load the model a crashed attempt
-already trained and registered."""
+already trained and registered. A training an earlier attempt did not finish goes on from
+its last snapshot (``workers.rounds.snapshots``) when the labels are the same."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from samdsk.model import (
 from samdsk.model.config import AUTO_AUGMENT
 from samdsk.peers import PeerScreen, screen_peers
 from workers.rounds.data import current_labels, is_validation, load_mask, load_rgb
+from workers.rounds.snapshots import StoredSnapshots, discard_snapshots
 from workers.rounds.tracker import RoundTracker
 from workers.runner import raise_if_stopping
 
@@ -119,13 +121,19 @@ def train_or_resume(
         )
         number = round_.number
     if version is not None:
+        discard_snapshots(runtime, project.id, number)
         tracker.end("train")
         stored = version.metrics.get("peers", [])
         loaded = [_load(runtime, peer["checkpoint_key"]) for peer in stored]
         return RoundModels(_load(runtime, version.checkpoint_key), version.id, loaded)
     tracker.begin("train")
     train, val = load_training_samples(runtime, project, config)
-    result, choice, peers, screens = _train(train, val, config, tracker, peer_maps)
+    # under "auto" several trainings follow each other: keep each one's end, so that a
+    # resumed round trains only the policies it had not finished
+    snapshots = StoredSnapshots(
+        runtime, project.id, number, keep_finished=config.machine_augment == AUTO_AUGMENT
+    )
+    result, choice, peers, screens = _train(train, val, config, tracker, peer_maps, snapshots)
     key = checkpoint_key(project.id, number)
     _store(runtime, key, result)
     metrics: dict[str, Any] = {
@@ -149,6 +157,7 @@ def train_or_resume(
             )
     # the version records the policy its weights were trained under, not "auto"
     version_id = _register(runtime, round_id, project.id, key, result.config, metrics)
+    discard_snapshots(runtime, project.id, number)
     tracker.end("train")
     return RoundModels(result.model, version_id, [peer.model for peer in peers.values()])
 
@@ -159,6 +168,7 @@ def _train(
     config: ModelConfig,
     tracker: RoundTracker,
     peer_maps: bool,
+    snapshots: StoredSnapshots,
 ) -> tuple[TrainResult, AugmentChoice | None, dict[str, TrainResult], list[PeerScreen]]:
     """(the chosen model, the perturbation choice under "auto", the other policies' models
     when ``peer_maps`` that the validation labels do not show worse than it, the verdict on
@@ -170,9 +180,11 @@ def _train(
         tracker.update("train", step / total)
 
     if not (peer_maps and config.machine_augment == AUTO_AUGMENT):
-        result, choice = train_as_configured(train, config, val=val, progress=progress)
+        result, choice = train_as_configured(
+            train, config, val=val, progress=progress, snapshots=snapshots
+        )
         return result, choice, {}, []
-    chosen = train_choosing_augment(train, config, val=val, progress=progress)
+    chosen = train_choosing_augment(train, config, val=val, progress=progress, snapshots=snapshots)
     peers = {p: r for p, r in chosen.trained.items() if p != chosen.choice.chosen}
     if not peers:
         log.warning(
