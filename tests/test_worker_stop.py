@@ -26,9 +26,11 @@ from app.services.jobs import create_job, jobs_to_dispatch
 from app.settings import Settings
 from samdsk.model import ModelConfig, load_checkpoint, train_model
 from samdsk.model.resume import TrainingState
+from samdsk.proposals import OfflineProposalSource
 from tests.accounts import bearer, make_user
 from tests.test_workers import REDIS_URL, _require_redis
 from tests.test_workers_augment_choice import TINY_MODEL, _labelled_project
+from tests.tiny_sam import kvasir_image
 from tests.uploads import real_image, upload
 from tests.workers import WorkerProcess, wait_for
 from workers import runner
@@ -135,6 +137,24 @@ def test_a_failure_handler_does_not_turn_a_stop_into_a_failure(runtime: Runtime)
 
     assert run_job(runtime, job_id, careful) is None
     assert recorded == [] and _job(runtime, job_id).status is JobStatus.RUNNING
+
+
+def test_a_stop_interrupts_the_work_on_one_image(runtime: Runtime) -> None:
+    """Proposals for one image (seconds with SAM on a CPU) stop at their next part instead of
+    holding the stop up until the image is done."""
+    job_id = _new_job(runtime)
+    image = kvasir_image(256)
+    finished: list[int] = []
+
+    def one_image(job: Job, context: JobContext) -> str:
+        request_stop()  # the signal arrives while the image is being worked on
+        finished.append(len(OfflineProposalSource().propose(image)))
+        return "proposed"
+
+    assert run_job(runtime, job_id, one_image) is None
+    assert finished == []
+    job = _job(runtime, job_id)
+    assert job.status is JobStatus.RUNNING and job.message == HANDED_BACK
 
 
 def test_a_round_notices_the_stop_between_its_throttled_updates() -> None:

@@ -27,6 +27,7 @@ from app.db import session_scope
 from app.models import Job, JobStatus, utcnow
 from app.runtime import Runtime
 from app.services.jobs import claim_job, finish_job, get_job, report_progress
+from samdsk.interrupt import interruptible
 
 log = logging.getLogger(__name__)
 HANDED_BACK = "handed back by a stopping worker; the next worker takes it over"
@@ -165,7 +166,8 @@ def run_job(runtime: Runtime, job_id: int, handler: Handler) -> JobStatus | None
         job = get_job(session=session, job_id=job_id)
     context = JobContext(runtime=runtime, job_id=job_id, owner=owner)
     try:
-        with _heartbeat_running(context):
+        # samdsk's long computations (SAM on one image, say) stop at their next part too
+        with _heartbeat_running(context), interruptible(raise_if_stopping):
             raise_if_stopping()  # a job that reaches a stopping worker goes straight back
             message = handler(job, context)
         status, error = JobStatus.SUCCEEDED, None

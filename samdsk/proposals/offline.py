@@ -35,6 +35,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from samdsk.errors import ConfigError, ShapeError
+from samdsk.interrupt import check_interrupt
 from samdsk.proposals.hierarchy import MergeCriterion
 from samdsk.proposals.masks import (
     convex_hull,
@@ -192,14 +193,15 @@ def _families(
     weight = settings.size_weight
     fine = graph_segments(image, settings.graph_scale, 0.0005)
     families = [hierarchy_family(fine, lab, edges, CRITERIA, weight)]
-    families += [
-        hierarchy_family(superpixels(image, count), lab, edges, CRITERIA, weight)
-        for count in settings.superpixel_counts
-    ]
-    families += [
-        segment_family(graph_segments(image, scale, min_fraction=0.001), lab, edges)
-        for scale in settings.coarse_scales
-    ]
+    for count in settings.superpixel_counts:
+        check_interrupt()  # each segmentation takes up to a second on a large work size
+        families.append(hierarchy_family(superpixels(image, count), lab, edges, CRITERIA, weight))
+    for scale in settings.coarse_scales:
+        check_interrupt()
+        families.append(
+            segment_family(graph_segments(image, scale, min_fraction=0.001), lab, edges)
+        )
+    check_interrupt()
     return families + threshold_families(image, lab, min_pixels, edges)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from samdsk.errors import CheckpointError, ConfigError
+from samdsk.interrupt import check_before_calls
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -135,6 +136,14 @@ def load_sam(checkpoint: Path, model_type: str, device: str) -> Sam:
     except (RuntimeError, AssertionError) as error:
         raise ConfigError(f"cannot use device {device!r} for SAM: {error}") from error
     model.eval()
+    # Interruptible between encoder blocks and prompt batches, in the reference generator and
+    # in the engine alike: each calls every block's first norm and the decoder's IoU head.
+    check_before_calls(
+        [
+            *(block.norm1 for block in model.image_encoder.blocks),
+            model.mask_decoder.iou_prediction_head,
+        ]
+    )
     logger.info("SAM %s loaded from %s (sha256 %s)", model_type, path, checkpoint_digest(path)[:12])
     return model
 
