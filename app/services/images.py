@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.imaging import DecodedImage, decode_image
-from app.models import Candidate, CandidateStatus, Image, Label, LabelSource, Project
+from app.models import Candidate, Image, Label, LabelSource, Project
+from app.services.review import awaiting_review
 from app.storage import Storage
 
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "dicom": ".dcm"}
@@ -128,9 +129,7 @@ def label_states(*, session: Session, image_ids: list[int]) -> dict[int, LabelSt
     )
     pending = set(
         session.scalars(
-            select(Candidate.image_id).where(
-                Candidate.image_id.in_(image_ids), Candidate.status == CandidateStatus.PENDING
-            )
+            awaiting_review(select(Candidate.image_id)).where(Candidate.image_id.in_(image_ids))
         )
     )
     return {i: LabelState(sources.get(i), i in pending) for i in image_ids}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.imaging import decode_mask, mask_to_png
-from app.models import Image, Label, LabelSource, Project, User
+from app.models import Candidate, CandidateStatus, Image, Label, LabelSource, Project, User, utcnow
 from app.storage import Storage, content_key
 
 
@@ -74,7 +74,9 @@ def add_label(
     expected_version: int | None = None,
 ) -> Label:
     """Append a new version. ``expected_version`` (the version the author saw, 0 for none)
-    turns a concurrent change into a 409 instead of a silent overwrite."""
+    turns a concurrent change into a 409 instead of a silent overwrite. The image's other
+    pending candidates are superseded: they were made without this label, and accepting one
+    later would put a machine mask over it."""
     parent = current_label(session=session, image=image)
     seen = parent.version if parent else 0
     if expected_version is not None and expected_version != seen:
@@ -100,7 +102,29 @@ def add_label(
             session.add(label)
     except IntegrityError as exc:
         raise Conflict(f"image {image.id} got a new label version meanwhile; retry") from exc
+    supersede_pending(
+        session=session,
+        image_id=image.id,
+        keep=candidate_id,
+        reason=f"image {image.id} got label version {label.version} ({source.value}, "
+        f"by {label.author})",
+    )
     return label
+
+
+def supersede_pending(
+    *, session: Session, image_id: int, reason: str, keep: int | None = None
+) -> None:
+    """Mark the image's pending candidates (but ``keep``) superseded, saying why."""
+    where = [Candidate.image_id == image_id, Candidate.status == CandidateStatus.PENDING]
+    if keep is not None:
+        where.append(Candidate.id != keep)
+    session.execute(
+        update(Candidate)
+        .where(*where)
+        .values(status=CandidateStatus.SUPERSEDED, decided_at=utcnow(), reason=reason)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_labels(*, session: Session, image: Image) -> list[Label]:

@@ -12,10 +12,10 @@ import binascii
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVarTuple
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -29,11 +29,14 @@ from app.models import (
     LabelSource,
     Project,
     Round,
+    RoundStatus,
     User,
     utcnow,
 )
 from app.services.labels import add_label
 from app.storage import Storage
+
+Columns = TypeVarTuple("Columns")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class QueueFilter:
     min_score: float = 0.0
     max_score: float = 1.0
     empty: bool | None = None  # only empty annotations (True), only non-empty ones (False)
+
+
+def awaiting_review(query: Select[*Columns]) -> Select[*Columns]:
+    """``query`` of candidates narrowed to those a reviewer can decide: pending, of a round
+    that has finished (ranked its candidates and superseded the older ones)."""
+    return query.join(Round, Round.id == Candidate.round_id).where(
+        Candidate.status == CandidateStatus.PENDING, Round.status == RoundStatus.SUCCEEDED
+    )
 
 
 def emptiness_is(empty: bool) -> ColumnElement[bool]:
@@ -83,11 +94,10 @@ def _is_id(value: object) -> TypeGuard[int]:
 def review_queue(
     *, session: Session, project: Project, filters: QueueFilter, cursor: str | None, limit: int
 ) -> tuple[list[tuple[Candidate, Round]], int, str | None]:
-    """Pending candidates, highest score first, ties by id: a stable order for the cursor.
-    Returns (page, pending count under the filters, next cursor or None)."""
+    """Pending candidates of finished rounds, highest score first, ties by id: a stable order
+    for the cursor. Returns (page, pending count under the filters, next cursor or None)."""
     where = [
         Candidate.project_id == project.id,
-        Candidate.status == CandidateStatus.PENDING,
         Candidate.score >= filters.min_score,
         Candidate.score <= filters.max_score,
     ]
@@ -95,7 +105,7 @@ def review_queue(
         where.append(Round.number == filters.round_number)
     if filters.empty is not None:
         where.append(emptiness_is(filters.empty))
-    base = select(Candidate, Round).join(Round, Round.id == Candidate.round_id).where(*where)
+    base = awaiting_review(select(Candidate, Round)).where(*where)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     if cursor:
         score, last_id = decode_cursor(cursor)
@@ -155,11 +165,25 @@ def _claim_decision(
     )
     if getattr(result, "rowcount", 0) != 1:
         session.refresh(candidate)
+        if candidate.status is CandidateStatus.SUPERSEDED:
+            raise Conflict(f"candidate {candidate.id} was superseded: {candidate.reason}")
         raise Conflict(
             f"candidate {candidate.id} was already decided ({candidate.status.value} by "
             f"{candidate.decided_by})"
         )
     session.refresh(candidate)
+
+
+def check_reviewable(*, session: Session, candidate: Candidate) -> None:
+    """409 for a candidate of a round that has not finished: until it has ranked its
+    candidates (and superseded the older ones of the same images) they are not for review."""
+    round_ = session.get(Round, candidate.round_id)
+    assert round_ is not None  # a foreign key guarantees it
+    if round_.status is not RoundStatus.SUCCEEDED:
+        raise Conflict(
+            f"candidate {candidate.id} belongs to round {round_.number}, which is "
+            f"{round_.status.value}: its candidates are reviewed once it has finished"
+        )
 
 
 def _candidate_mask(
@@ -203,12 +227,14 @@ def _decide_with_label(
 
 
 def accept(
-    *, session: Session, storage: Storage, project: Project, candidate: Candidate, user: User | None
+    *, session: Session, storage: Storage, project: Project, candidate: Candidate, user: User
 ) -> Label:
+    check_reviewable(session=session, candidate=candidate)
     return _decide_with_label(session, storage, project, candidate, user, None)
 
 
 def reject(*, session: Session, candidate: Candidate, user: User, reason: str) -> Candidate:
+    check_reviewable(session=session, candidate=candidate)
     _claim_decision(session, candidate, CandidateStatus.REJECTED, user)
     candidate.reason = reason
     return candidate
@@ -224,6 +250,7 @@ def edit(
     mask: np.ndarray,
 ) -> Label:
     """Accept a corrected mask; records the Dice between the machine mask and the edit."""
+    check_reviewable(session=session, candidate=candidate)
     return _decide_with_label(session, storage, project, candidate, user, mask)
 
 
@@ -242,9 +269,12 @@ def accept_above(
     threshold: float,
     user: User | None,
     include_empty: bool = False,
+    ranking_round_id: int | None = None,
 ) -> int:
-    """Accept every pending candidate scoring >= threshold, in one transaction. Running it
-    again finds nothing pending above the threshold: a no-op returning 0.
+    """Accept every pending candidate of a finished round scoring >= threshold, in one
+    transaction. Running it again finds nothing pending above the threshold: a no-op
+    returning 0. ``ranking_round_id``: a round that is ranking its candidates now (its
+    auto-accept), whose candidates count as finished.
 
     Empty annotations stay pending unless ``include_empty``: their score is the model's
     confidence that nothing is there, as high on a missed lesion as on a normal image
@@ -253,17 +283,26 @@ def accept_above(
         Candidate.project_id == project.id,
         Candidate.status == CandidateStatus.PENDING,
         Candidate.score >= threshold,
+        or_(Round.status == RoundStatus.SUCCEEDED, Round.id == ranking_round_id),
     ]
     if not include_empty:
         conditions.append(emptiness_is(False))
     pending = list(
         session.scalars(
-            select(Candidate).where(*conditions).order_by(Candidate.score.desc(), Candidate.id)
+            select(Candidate)
+            .join(Round, Round.id == Candidate.round_id)
+            .where(*conditions)
+            .order_by(Candidate.score.desc(), Candidate.id)
         )
     )
+    accepted = 0
     for candidate in pending:
-        accept(session=session, storage=storage, project=project, candidate=candidate, user=user)
-    return len(pending)
+        # an earlier acceptance in this loop may have superseded it (same image, two rounds)
+        session.refresh(candidate)
+        if candidate.status is CandidateStatus.PENDING:
+            _decide_with_label(session, storage, project, candidate, user, None)
+            accepted += 1
+    return accepted
 
 
 def round_statistics(*, session: Session, round_: Round) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,12 +17,16 @@ from app.db import session_scope
 from app.imaging import mask_to_png
 from app.models import Candidate, CandidateStatus, Image, Project
 from app.runtime import Runtime
+from app.services.review import mask_dice
 from samdsk.knowledge import ClassKnowledge
 from samdsk.model import ModelConfig, predict_probabilities
 from samdsk.rounds import RoundConfig, construct_annotation, mean_map
-from workers.rounds.data import load_rgb, mask_hash
+from workers.rounds.data import load_mask, load_rgb, mask_hash
 from workers.rounds.proposals import proposals_for
 from workers.rounds.tracker import RoundTracker
+
+# Foreground Dice from which a new candidate counts as a rejected mask drawn again.
+REJECTED_LIKENESS = 0.95
 
 
 @dataclass
@@ -39,21 +44,33 @@ def project_knowledge(project: Project) -> list[ClassKnowledge]:
     return [ClassKnowledge.from_dict(project.knowledge[name]) for name in project.class_names]
 
 
-def _already_done(runtime: Runtime, ctx: MatchContext) -> tuple[set[int], set[tuple[int, str]]]:
+def _already_done(runtime: Runtime, ctx: MatchContext) -> tuple[set[int], dict[int, list[str]]]:
+    """(images of the pool with this round's candidate, rejected mask keys per image)."""
     with session_scope(runtime.session_factory) as session:
         done = set(
             session.scalars(select(Candidate.image_id).where(Candidate.round_id == ctx.round_id))
         )
-        rejected = {
-            (image_id, digest)
-            for image_id, digest in session.execute(
-                select(Candidate.image_id, Candidate.mask_hash).where(
-                    Candidate.project_id == ctx.project.id,
-                    Candidate.status == CandidateStatus.REJECTED,
-                )
+        rejected: dict[int, list[str]] = {}
+        for image_id, key in session.execute(
+            select(Candidate.image_id, Candidate.mask_key).where(
+                Candidate.project_id == ctx.project.id,
+                Candidate.status == CandidateStatus.REJECTED,
             )
-        }
+        ):
+            rejected.setdefault(image_id, []).append(key)
     return done, rejected
+
+
+def _like_a_rejected(
+    runtime: Runtime, image: Image, mask: np.ndarray, rejected_keys: list[str], classes: int
+) -> bool:
+    """Whether ``mask`` is, but for a few pixels, a mask a reviewer rejected for this image:
+    a next round's model often draws the same region again, a pixel or two apart."""
+    for key in rejected_keys:
+        rejected = load_mask(runtime, key, image, classes)
+        if np.array_equal(rejected, mask) or mask_dice(rejected, mask) >= REJECTED_LIKENESS:
+            return True
+    return False
 
 
 def match_pool(
@@ -81,8 +98,9 @@ def match_pool(
         proposals = proposals_for(runtime, image, ctx.proposal_settings)
         match = construct_annotation(proposals, probability, method)
         digest = mask_hash(match.class_mask)
-        if (image_id, digest) in rejected:
-            # A reviewer already rejected exactly this mask for this image: do not ask again.
+        classes = len(ctx.project.class_names)
+        if _like_a_rejected(runtime, image, match.class_mask, rejected.get(image_id, []), classes):
+            # A reviewer already rejected this mask for this image: do not ask again.
             ctx.skipped_rejected.append(image_id)
         else:
             _store(runtime, ctx, image, match, digest)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.db import session_scope
-from app.models import Candidate, CandidateStatus, Job, Project, Round, RoundStatus, utcnow
+from app.models import Candidate, CandidateStatus, Job, Label, Project, Round, RoundStatus, utcnow
 from app.runtime import Runtime
 from app.services.model_settings import round_model_settings
 from app.services.review import accept_above
@@ -26,6 +26,7 @@ from workers.runner import JobCancelled, JobContext, LeaseLost
 
 log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.9
+PENDING = CandidateStatus.PENDING
 
 
 def _effective_settings(
@@ -118,6 +119,9 @@ def _rank(
         )
         for rank, candidate in enumerate(candidates, start=1):
             candidate.rank = rank
+        ranking = session.get(Round, round_id)
+        assert ranking is not None
+        round_number = ranking.number
         # Earlier rounds' undecided candidates for the same images are replaced by these.
         session.execute(
             update(Candidate)
@@ -127,9 +131,26 @@ def _rank(
                 Candidate.status == CandidateStatus.PENDING,
                 Candidate.image_id.in_([c.image_id for c in candidates]),
             )
-            .values(status=CandidateStatus.SUPERSEDED)
+            .values(
+                status=CandidateStatus.SUPERSEDED,
+                decided_at=utcnow(),
+                reason=f"round {round_number} made a newer candidate for the image",
+            )
             .execution_options(synchronize_session=False)
         )
+        # An image labelled while the round ran has its label: no candidate to review.
+        labelled = set(
+            session.scalars(
+                select(Label.image_id).where(
+                    Label.image_id.in_([c.image_id for c in candidates if c.status is PENDING])
+                )
+            )
+        )
+        for candidate in candidates:
+            if candidate.image_id in labelled and candidate.status is PENDING:
+                candidate.status = CandidateStatus.SUPERSEDED
+                candidate.decided_at = utcnow()
+                candidate.reason = f"image {candidate.image_id} was labelled during the round"
         auto = 0
         if project.auto_accept_threshold is not None:
             fresh = session.get(Project, project.id)
@@ -140,6 +161,7 @@ def _rank(
                 project=fresh,
                 threshold=project.auto_accept_threshold,
                 user=None,
+                ranking_round_id=round_id,
             )
         scores = [c.score for c in candidates]
         return {
@@ -164,6 +186,18 @@ def _close(
         if round_ is None:
             return
         discard_snapshots(runtime, round_.project_id, round_.number)
+        if status is not RoundStatus.SUCCEEDED:
+            # what it made is unranked and incomplete: not for review, ever
+            session.execute(
+                update(Candidate)
+                .where(Candidate.round_id == round_id, Candidate.status == PENDING)
+                .values(
+                    status=CandidateStatus.SUPERSEDED,
+                    decided_at=utcnow(),
+                    reason=f"round {round_.number} was {status.value}",
+                )
+                .execution_options(synchronize_session=False)
+            )
         round_.status = status
         round_.stage = status.value
         round_.finished_at = utcnow()

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Path, status
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectViewer, RuntimeDep, SessionDep
-from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Round
+from app.models import MAX_DB_INT, Candidate, Image, Round
 from app.schemas_review import ProjectStatus, RoundCreate, RoundPublic
 from app.services import rounds as service
 from app.services.audit import record
 from app.services.dispatch import dispatch_jobs
 from app.services.labels import count_labeled
-from app.services.review import round_statistics
+from app.services.review import awaiting_review, round_statistics
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["rounds"])
 RoundPath = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="Round number, from 1")]
@@ -104,9 +104,9 @@ def get_project_status(project: ProjectViewer, session: SessionDep) -> ProjectSt
         select(func.count()).select_from(Image).where(Image.project_id == project.id)
     )
     pending = session.scalar(
-        select(func.count())
-        .select_from(Candidate)
-        .where(Candidate.project_id == project.id, Candidate.status == CandidateStatus.PENDING)
+        awaiting_review(select(func.count()).select_from(Candidate)).where(
+            Candidate.project_id == project.id
+        )
     )
     active = service.active_round(session=session, project=project)
     history = [
