@@ -379,6 +379,9 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     viewer.wait_for_selector(".round[data-status=cancelled]")  # drawn with the project's my_role
     assert viewer.locator("button:has-text('Start round')").count() == 0
     assert viewer.locator("button:has-text('Cancel')").count() == 0
+    viewer.goto(f"{server.base}/#/projects/{project_id}/images")
+    viewer.wait_for_selector(".role-note:has-text('needs the annotator role (yours: viewer)')")
+    assert viewer.locator("[data-drop]").count() == 0
     viewer.close()
 
 
@@ -437,3 +440,89 @@ def test_long_names_wrap_instead_of_widening_the_page(
         page.screenshot(path=screenshot_path(f"narrow-{name}"))
         assert width <= NARROW, (name, width)
     page.close()
+
+
+def paint_stroke(page: Any, y_fraction: float, *, release: bool = True) -> None:
+    box = page.locator(".overlay-fill").bounding_box()
+    y = box["y"] + box["height"] * y_fraction
+    page.mouse.move(box["x"] + box["width"] * 0.2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=6)
+    if release:
+        page.mouse.up()
+
+
+def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "conflicts")
+    image_ids, masks = [], []
+    for index in range(2):
+        image, mask = real_image("kvasir_seg", FIRST_IMAGE + index)
+        stored = api.post(
+            f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
+        )
+        image_ids.append(int(stored.json()["image"]["id"]))
+        masks.append(truth_mask(mask))
+    runtime = build_runtime(server.settings)  # candidates without paying for a round
+    try:
+        made = make_round_with_candidates(runtime, project_id, image_ids, [0.9, 0.8], masks)
+    finally:
+        runtime.close()
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    failures: list[str] = []
+    page.on("pageerror", lambda error: failures.append(str(error)))
+    page.goto(f"{server.base}/#/projects/{project_id}/review")
+    page.wait_for_selector("#viewer[data-drawn]")
+
+    # Esc with strokes asks first; Esc on the question keeps them
+    page.keyboard.press("e")
+    page.wait_for_selector(".edit-tools")
+    page.fill("input[name=brush-size]", "30")
+    paint_stroke(page, 0.08)
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".dialog:has-text('Discard your changes to this mask?')")
+    page.keyboard.press("Escape")
+    assert page.locator(".dialog").count() == 0 and page.locator(".edit-tools").count() == 1
+    # the edit ends in the middle of a stroke: the rest of the drag paints nothing, fails nothing
+    paint_stroke(page, 0.12, release=False)
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".dialog")
+    page.keyboard.press("Enter")  # Discard
+    page.wait_for_selector("button:has-text('Accept (A)')")
+    box = page.locator(".overlay-fill").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5, steps=4)
+    page.mouse.up()
+    assert failures == []
+
+    # decided elsewhere while being edited: the strokes can still become a label
+    page.keyboard.press("e")
+    page.wait_for_selector(".edit-tools")
+    paint_stroke(page, 0.08)
+    first = made.candidate_ids[0]
+    assert api.post(f"/projects/{project_id}/candidates/{first}/accept").status_code == 200
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f".errors:has-text('candidate {first} was already decided')")
+    page.click(f"button:has-text('Save them as a new label of image {image_ids[0]}')")
+    page.wait_for_selector(f".notice:has-text('label version 2 of image {image_ids[0]}')")
+    labels = api.get(f"/projects/{project_id}/images/{image_ids[0]}/labels").json()
+    assert [(label["version"], label["source"]) for label in labels] == [
+        (1, "machine"),
+        (2, "human"),
+    ]
+    assert labels[1]["foreground_fraction"] > labels[0]["foreground_fraction"]
+    assert failures == []
+    page.close()
+
+    # an annotator sees no decisions it could not make
+    assert api.post("/users", json={"username": "anna", "password": "an annotator's pw"}).is_success
+    assert api.put(f"/projects/{project_id}/members/anna", json={"role": "annotator"}).is_success
+    annotator = open_page(browser, server, "anna", "an annotator's pw")
+    annotator.goto(f"{server.base}/#/projects/{project_id}/review")
+    annotator.wait_for_selector(".role-note:has-text('yours: annotator')")
+    assert annotator.locator("button:has-text('Accept (A)')").count() == 0
+    assert annotator.locator("button:has-text('Accept all above…')").count() == 0
+    annotator.keyboard.press("a")
+    annotator.wait_for_selector(".errors:has-text('needs the reviewer role')")
+    assert candidate(api, project_id, made.candidate_ids[1])["status"] == "pending"
+    annotator.close()

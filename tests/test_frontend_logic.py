@@ -349,3 +349,14 @@ def test_the_peer_maps_box_starts_ticked_where_the_project_trains_under_auto(
         """,
     )
     assert ticked == [True, True, True, True, False, False]
+
+
+def test_roles_include_the_smaller_ones(page: Any) -> None:
+    verdicts = run(
+        page,
+        "format.js",
+        """return [['admin', 'reviewer'], ['reviewer', 'reviewer'], ['annotator', 'reviewer'],
+                   ['viewer', 'annotator'], [null, 'viewer'], ['owner', 'viewer']]
+                  .map(([role, needed]) => m.hasRole(role, needed));""",
+    )
+    assert verdicts == [True, True, False, False, False, False]

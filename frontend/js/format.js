@@ -40,3 +40,10 @@ export function stem(filename) {
   const dot = base.lastIndexOf(".");
   return dot > 0 ? base.slice(0, dot) : base;
 }
+
+const ROLES = ["viewer", "annotator", "reviewer", "admin"];
+
+/** Whether a project `role` (as `my_role` gives it) includes `needed`. */
+export function hasRole(role, needed) {
+  return ROLES.includes(role) && ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}

@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { Errors, html, ProgressBar, useLoad } from "../components.js";
-import { bytes, imageStatus } from "../format.js";
+import { bytes, hasRole, imageStatus } from "../format.js";
 import { allImages, matchMasks, sendAll } from "../uploads.js";
 
 const PAGE = 50;
@@ -56,6 +56,8 @@ function UploadReport({ state }) {
 export function ImagesScreen({ projectId }) {
   const [offset, setOffset] = useState(0);
   const listing = useLoad(() => api.images(projectId, offset, PAGE), [projectId, offset]);
+  const project = useLoad(() => api.project(projectId), [projectId]);
+  const role = project.data ? project.data.my_role : null;
   const [upload, setUpload] = useState(null);
   const [problem, setProblem] = useState(null);
 
@@ -99,12 +101,13 @@ export function ImagesScreen({ projectId }) {
   }, [page, waiting]);
   return html`<section class="images">
     <h1>Images</h1>
-    <div class="drops">
+    ${hasRole(role, "annotator") ? html`<div class="drops">
       <${DropZone} name="images" label="Drop images here (PNG, JPEG, TIFF, BMP, DICOM)"
         accept="image/*,.dcm" onFiles=${sendImages} disabled=${busy} />
       <${DropZone} name="masks" label="Drop human masks here: each goes to the image with the same file name"
         accept="image/png,image/tiff,image/bmp" onFiles=${sendMasks} disabled=${busy} />
-    </div>
+    </div>` : role && html`<p class="role-note">Viewing only: uploading images and masks needs
+      the annotator role (yours: ${role}).</p>`}
     <${UploadReport} state=${upload} />
     <${Errors} errors=${[listing.error, problem].filter(Boolean)} />
     ${page && html`<p>${page.count} images.

@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { Errors, html, Notice, useErrors, useLoad } from "../components.js";
+import { Confirm, Errors, html, Notice, useErrors, useLoad } from "../components.js";
+import { hasRole } from "../format.js";
 import { actionFor, isTyping } from "../keys.js";
 import { ReviewQueue } from "../queue.js";
 import { BulkAccept } from "./bulk.js";
@@ -15,7 +16,7 @@ import { Viewer } from "./viewer.js";
 const ZOOM_STEP = 1.25;
 const HELP = "Keys: A accept · R reject · E edit · ←/→ previous/next · O overlay · +/− zoom, " +
   "0 fit, wheel zooms, drag pans. Editing: B brush · X eraser · [ ] size · F fill holes · " +
-  "Ctrl-Z/Ctrl-Y undo/redo · Enter save · Esc cancel · Shift-drag pans.";
+  "Ctrl-Z/Ctrl-Y undo/redo · Enter or S save · Esc cancel · Shift-drag pans.";
 
 export function ReviewScreen({ projectId }) {
   const meta = useLoad(async () => {
@@ -33,6 +34,11 @@ export function ReviewScreen({ projectId }) {
   const [notice, setNotice] = useState("");
   const errors = useErrors();
   const control = useRef({}).current;
+  // an edit the API refused (its candidate was decided meanwhile), kept to save as a label
+  const [orphan, setOrphan] = useState(null);
+  const [discarding, setDiscarding] = useState(false);
+  const role = meta.data ? meta.data.project.my_role : null;
+  const canDecide = hasRole(role, "reviewer");
 
   const reload = () => {
     if (queue.current) queue.current.close();
@@ -55,10 +61,16 @@ export function ReviewScreen({ projectId }) {
 
   const decide = (decision, send) => {
     performance.mark("review:decided", { detail: { id: current.id, decision } });
-    q.decide(current, decision, send, (exc) => errors.add(
-      `Candidate ${current.id} (image ${current.image_id}) was not ${decision}: ${exc.message}`));
+    q.decide(current, decision, send, (exc) => {
+      errors.add(`Candidate ${current.id} (image ${current.image_id}) was not ${decision}: ${exc.message}`);
+      if (exc.status === 409) reload(); // decided or superseded elsewhere: the queue moved on
+    });
   };
   const undecided = () => {
+    if (!canDecide) {
+      errors.add(`Deciding on candidates needs the reviewer role; yours in this project is ${role || "unknown"}.`);
+      return false;
+    }
     if (!current) { errors.add("There is no candidate here to decide on."); return false; }
     if (current.decision) {
       errors.add(`Candidate ${current.id} is already ${current.decision}.`);
@@ -72,24 +84,54 @@ export function ReviewScreen({ projectId }) {
     setEdit(createEditSession(assets, rerender));
     setMode("edit");
   };
-  const stopEdit = () => { setEdit(null); setMode("review"); };
+  const stopEdit = () => { setEdit(null); setMode("review"); setDiscarding(false); };
+  const cancelEdit = () => {
+    if (edit && edit.history.canUndo) setDiscarding(true); // strokes are not thrown away unasked
+    else stopEdit();
+  };
   const saveEdit = async () => {
     const session = edit;
     session.saving = true;
     rerender();
+    let png = null;
     try {
-      const png = await maskPng(session);
+      png = await maskPng(session);
       await api.edit(projectId, current.id, png);
       current.decision = "edited";
       stopEdit();
       await q.advance();
     } catch (exc) {
       errors.add(`The corrected label of candidate ${current.id} was not saved: ${exc.message}`);
+      if (exc.status === 409 && png) setOrphan({ png, imageId: current.image_id });
     } finally {
       session.saving = false;
       rerender();
     }
   };
+  const saveOrphanAsLabel = async () => {
+    const { png, imageId } = orphan;
+    try {
+      const { body } = await api.uploadLabel(projectId, imageId, png);
+      setOrphan(null);
+      stopEdit();
+      setNotice(`Your edit was saved as label version ${body.version} of image ${imageId}.`);
+      reload();
+    } catch (exc) {
+      errors.add(`Your edit of image ${imageId} was not saved as a label: ${exc.message}`);
+    }
+  };
+
+  // Leaving the page (reload, closing the tab) with unsaved strokes asks first.
+  useEffect(() => {
+    if (mode !== "edit" || !edit) return undefined;
+    const guard = (event) => {
+      if (!edit.history.canUndo) return;
+      event.preventDefault();
+      event.returnValue = "";
+    };
+    window.addEventListener("beforeunload", guard);
+    return () => window.removeEventListener("beforeunload", guard);
+  }, [mode, edit]);
 
   const actions = {
     accept: () => undecided() && decide("accepted", () => api.accept(projectId, current.id)),
@@ -109,7 +151,7 @@ export function ReviewScreen({ projectId }) {
     redo: () => control.redraw(edit.redo()),
     fillHoles: () => control.redraw(edit.fillHoles()),
     save: saveEdit,
-    cancel: stopEdit,
+    cancel: cancelEdit,
   };
   const onReject = (reason) => {
     setMode("review");
@@ -137,12 +179,19 @@ export function ReviewScreen({ projectId }) {
     <div class="toolbar">
       <${Filters} rounds=${meta.data ? meta.data.rounds : []} value=${filters} onApply=${setFilters} />
       <span class="pending">Pending: <b class="pending-count">${q && q.loaded ? q.pending : "…"}</b></span>
-      <${BulkAccept} projectId=${projectId} onError=${errors.add}
-        onDone=${(text) => { setNotice(text); reload(); }} />
+      ${canDecide && html`<${BulkAccept} projectId=${projectId} onError=${errors.add}
+        onDone=${(text) => { setNotice(text); reload(); }} />`}
     </div>
     <${Errors} errors=${[...(meta.error ? [meta.error] : []), ...errors.errors]}
       onDismiss=${errors.dismiss} />
     <${Notice} text=${notice} />
+    ${orphan && html`<div class="notice orphan-edit" role="status">
+      Your strokes are still here.
+      <button class="primary" onClick=${saveOrphanAsLabel}>Save them as a new label of image ${orphan.imageId}</button>
+      <button onClick=${() => { setOrphan(null); stopEdit(); }}>Discard</button>
+    </div>`}
+    ${discarding && html`<${Confirm} text="Discard your changes to this mask?" confirmLabel="Discard"
+      onConfirm=${stopEdit} onCancel=${() => setDiscarding(false)} />`}
     <div class="review-body">
       <div class="review-main">
         <${Viewer} assets=${assets} waiting=${Boolean(current && !assets)} editor=${edit}
@@ -154,9 +203,10 @@ export function ReviewScreen({ projectId }) {
           onCancel=${() => setMode("review")} />`}
         ${mode === "review" && html`<div class="toolbar decisions">
           <button onClick=${actions.previous}>◀ Previous</button>
-          <button class="primary" onClick=${actions.accept}>Accept (A)</button>
+          ${canDecide ? html`<button class="primary" onClick=${actions.accept}>Accept (A)</button>
           <button class="danger" onClick=${actions.reject}>Reject (R)</button>
-          <button onClick=${actions.edit}>Edit (E)</button>
+          <button onClick=${actions.edit}>Edit (E)</button>` : html`<span class="role-note">
+            Viewing only: deciding needs the reviewer role (yours: ${role || "…"}).</span>`}
           <button onClick=${actions.next}>Next ▶</button>
           <label><input type="checkbox" name="overlay" checked=${overlay}
             onChange=${(e) => setOverlay(e.target.checked)} /> Overlay (O)</label>

@@ -149,7 +149,8 @@ export function Viewer({ assets, waiting, editor, showOverlay, opacity, control 
     const session = editorRef.current;
     const p = local(event);
     box.current.setPointerCapture(event.pointerId);
-    const paints = session && event.button === 0 && !event.shiftKey;
+    // no strokes while a save is on its way: the saved PNG is the mask as it was sent
+    const paints = session && !session.saving && event.button === 0 && !event.shiftKey;
     if (paints) {
       const at = toImage(view.current, p.x, p.y);
       session.begin();
@@ -169,8 +170,13 @@ export function Viewer({ assets, waiting, editor, showOverlay, opacity, control 
       g.last = p;
       apply();
     } else {
+      const session = editorRef.current;
+      if (!session || session.saving) { // the edit ended (Esc, a save) mid-stroke
+        gesture.current = null;
+        return;
+      }
       const at = toImage(view.current, p.x, p.y);
-      redraw(editorRef.current.paint(g.last, at));
+      redraw(session.paint(g.last, at));
       g.last = at;
     }
   };
