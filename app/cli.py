@@ -10,9 +10,12 @@ import argparse
 import getpass
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -28,6 +31,13 @@ log = logging.getLogger("samdsk")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVICE_COMMANDS = ("run", "api", "worker", "migrate", "create-admin")
+SETTINGS_HELP = """settings are environment variables (or lines of .env), among them:
+  SAMDSK_HOST, SAMDSK_PORT     where the API listens (127.0.0.1:8000)
+  SAMDSK_DATA_DIR              embedded database, files and broker queue (./var)
+  SAMDSK_DATABASE_URL          e.g. postgresql+psycopg://user@host/samdsk (SQLite if unset)
+  SAMDSK_BROKER_URL            e.g. redis://host:6379/0 (a filesystem queue if unset)
+  SAMDSK_SAM_CHECKPOINT        a local SAM .pth (offline proposals if unset)
+the README's Configuration table lists them all"""
 # How long `run` waits for its children to stop before it kills them. The worker needs only
 # seconds: its running jobs hand themselves back instead of running to their end.
 STOP_SECONDS = 20
@@ -63,8 +73,45 @@ def api_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
+def port_problem(settings: Settings) -> str | None:
+    """Why the API could not listen where it is set to (the port is taken, say), or None.
+    Checked before anything starts, so that the message is the first and only thing seen."""
+    with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            return (
+                f"cannot listen on {settings.host}:{settings.port}: {error.strerror}; "
+                "set SAMDSK_PORT (or SAMDSK_HOST) to another"
+            )
+    return None
+
+
+def _wait_until_serving(
+    settings: Settings, api: subprocess.Popen[bytes], stopped: Callable[[], bool]
+) -> bool:
+    """Whether the API answers its health check, waiting while it starts (imports take
+    seconds); False if it exited or a stop came first."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/api/v1/health"
+    while api.poll() is None and not stopped():
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:  # refused while starting, or a timeout
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def run_all(settings: Settings) -> int:
     """Migrate, then supervise a worker and the API until Ctrl-C or one of them exits."""
+    problem = port_problem(settings)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+        return 2
     migrate(settings)
     login_hint = ensure_initial_admin(settings)
     # Each child in its own process group: Ctrl-C reaches only this supervisor, which stops
@@ -82,6 +129,8 @@ def run_all(settings: Settings) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: the terminal closed
         signal.signal(signum, _stop)
+    if not _wait_until_serving(settings, children[1], lambda: stopping):
+        return _terminate(children)
     print(f"SamDSK is running at http://{settings.host}:{settings.port}/", flush=True)
     print(f"  API docs: http://{settings.host}:{settings.port}/docs", flush=True)
     print(f"  {login_hint}", flush=True)
@@ -129,12 +178,26 @@ def _create_admin(settings: Settings, username: str, from_stdin: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="samdsk", description="SamDSK service commands")
+    parser = argparse.ArgumentParser(
+        prog="samdsk",
+        description="SamDSK service commands",
+        epilog=SETTINGS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate, then run the API and a worker (embedded default)")
-    sub.add_parser("api", help="run the API server")
-    sub.add_parser("worker", help="run a Celery worker")
-    sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    for name, text in (
+        ("run", "migrate, then run the API and a worker (embedded default)"),
+        ("api", "run the API server"),
+        ("worker", "run a Celery worker"),
+        ("migrate", "upgrade the database schema to the newest revision"),
+    ):
+        sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=SETTINGS_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     admin = sub.add_parser("create-admin", help="create a site administrator (superuser)")
     admin.add_argument("--username", required=True)
     admin.add_argument(

@@ -56,7 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="samdsk",
         description="SamDSK: segmentation from few labels with region proposals and domain "
-        "knowledge. The service commands (run, api, worker, migrate, ...) have their own help.",
+        "knowledge. The method's commands are below.",
+        epilog="service commands (each with its own --help):\n"
+        "  run           migrate, then run the API and a worker (SQLite and local files by\n"
+        "                default; SAMDSK_PORT, SAMDSK_DATA_DIR and the other SAMDSK_* settings\n"
+        "                are in the README's Configuration table)\n"
+        "  api, worker   the API server or a Celery worker alone\n"
+        "  migrate       upgrade the database schema\n"
+        "  create-admin  create a site administrator",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     experiment = sub.add_parser("experiment", help="compare supervised, self-training, SamDSK")

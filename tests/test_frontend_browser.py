@@ -348,7 +348,10 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     page.click("summary")
     page.fill("textarea[name=round-settings]", "{not json")
     page.click("button:has-text('Start round')")
-    assert "not valid JSON" in page.inner_text(".project")
+    assert "not a valid JSON object" in page.inner_text(".project")
+    page.fill("textarea[name=round-settings]", "[1, 2]")
+    page.click("button:has-text('Start round')")
+    assert "give an object" in page.inner_text(".project")
     page.fill("textarea[name=round-settings]", '{"model": {"steps": 3000}}')
     # the project names no perturbation, so it trains under "auto" and the box starts ticked
     assert page.is_checked("input[name=peer-maps]")
@@ -472,6 +475,9 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     page = open_page(browser, server, "admin", ADMIN_PASSWORD)
     failures: list[str] = []
     page.on("pageerror", lambda error: failures.append(str(error)))
+    page.goto(f"{server.base}/#/projects/424242/review")  # no such project: its error only
+    page.wait_for_selector(".errors:has-text('project 424242')")
+    assert page.locator(".errors p.error").count() == 1 and page.locator(".pending").count() == 0
     page.goto(f"{server.base}/#/projects/{project_id}/review")
     page.wait_for_selector("#viewer[data-drawn]")
 

@@ -312,8 +312,9 @@ def test_round_settings_add_peer_maps_with_auto_unless_the_json_names_a_policy(
         page,
         "round_settings.js",
         """
-        const bad = (() => { try { m.roundSettings('{no', true); return null; }
-          catch (exc) { return exc.name; } })();
+        const refused = (text) => { try { m.roundSettings(text, true); return null; }
+          catch (exc) { return exc.name; } };
+        const bad = ['{no', '[1, 2]', 'null', '3'].map(refused);
         return [m.roundSettings('', false),
                 m.roundSettings('{"model": {"steps": 30}, "threshold": 0.8}', true),
                 m.roundSettings('{"model": {"steps": 30}}', false),
@@ -333,7 +334,7 @@ def test_round_settings_add_peer_maps_with_auto_unless_the_json_names_a_policy(
     assert own == {"model": {"machine_augment": "same"}, "peer_maps": True}
     # and so is the JSON's own word on peer maps
     assert said == {"peer_maps": True}
-    assert bad == "SyntaxError"
+    assert bad == ["SyntaxError"] * 4
 
 
 def test_the_peer_maps_box_starts_ticked_where_the_project_trains_under_auto(

@@ -93,3 +93,26 @@ def test_run_serves_runs_jobs_and_stops_cleanly(tmp_path: Path, stop: str) -> No
     assert (tmp_path / "var" / "samdsk.db").is_file()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/api/v1/health", timeout=2)
+
+
+def test_a_taken_port_is_said_at_once_and_nothing_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAMDSK_")} | {
+            "SAMDSK_DATA_DIR": str(tmp_path / "var"),
+            "SAMDSK_PORT": str(port),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "app.entry", "run"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "set SAMDSK_PORT" in done.stderr and "running" not in done.stdout
+    assert not (tmp_path / "var").exists()  # nothing migrated, no admin made

@@ -6,6 +6,9 @@
  * the JSON says otherwise, since the server uses them by default under "auto". */
 export function roundSettings(text, peerMaps) {
   const settings = text.trim() ? JSON.parse(text) : {};
+  if (settings === null || typeof settings !== "object" || Array.isArray(settings)) {
+    throw new SyntaxError('give an object, such as {"model": {"steps": 300}}');
+  }
   if (!peerMaps) return "peer_maps" in settings ? settings : { ...settings, peer_maps: false };
   const model = { machine_augment: "auto", ...(settings.model || {}) };
   return { ...settings, model, peer_maps: true };

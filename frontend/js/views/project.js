@@ -34,8 +34,10 @@ function RoundCard({ round, admin, onCancel }) {
     ${round.error && html`<p class="error">The round failed: ${round.error}</p>`}
     ${round.cancel_requested && active && html`<p class="note">Cancelling at the next check…</p>`}
     ${round.status === "succeeded" && html`<p>${round.counts.candidates ?? 0} candidates,${" "}
-      ${round.counts.above_threshold ?? 0} above the threshold.${round.added_nothing &&
-        " Nothing new reached the threshold: the project has converged."}</p>`}
+      ${round.counts.above_threshold ?? 0} above the threshold.${round.added_nothing && (
+        (round.counts.candidates ?? 0) === 0 && (round.counts.skipped_rejected ?? 0) === 0
+          ? " Every image was labelled when it started: it trained a model and had nothing to propose."
+          : " Nothing new reached the threshold: the project has converged.")}</p>`}
     ${admin && active && !round.cancel_requested && html`<button class="danger"
       onClick=${onCancel}>Cancel round ${round.number}</button>`}
   </div>`;
@@ -73,7 +75,7 @@ function StartRound({ onStart, busy, modelSettings, proposalSettings }) {
     try {
       settings = roundSettings(text, peerMaps);
     } catch (exc) {
-      setProblem(`The settings are not valid JSON: ${exc.message}`);
+      setProblem(`The settings are not a valid JSON object: ${exc.message}`);
       return;
     }
     setProblem("");
@@ -86,6 +88,8 @@ function StartRound({ onStart, busy, modelSettings, proposalSettings }) {
       <input type="checkbox" name="peer-maps" checked=${peerMaps}
         onChange=${(e) => setPeerMaps(e.target.checked)} />
       Peer maps: match against both perturbation models
+      <span class="note"> (needs validation images: with fewer than 5 human labels there are
+        none, only one model trains, and the round matches against its maps)</span>
     </label>
     <details><summary>Round settings (optional JSON, on top of the project's)</summary>
       <textarea name="round-settings" rows="3" placeholder='{"model": {"steps": 300}, "threshold": 0.9}'

@@ -175,6 +175,9 @@ export function ReviewScreen({ projectId }) {
   }, []);
 
   const project = meta.data && meta.data.project;
+  if (meta.error && meta.error.status === 404) { // no such project, or not one of the user's
+    return html`<section class="review"><${Errors} errors=${[meta.error]} /></section>`;
+  }
   return html`<section class="review">
     <div class="toolbar">
       <${Filters} rounds=${meta.data ? meta.data.rounds : []} value=${filters} onApply=${setFilters} />
