@@ -532,3 +532,64 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     annotator.wait_for_selector(".errors:has-text('needs the reviewer role')")
     assert candidate(api, project_id, made.candidate_ids[1])["status"] == "pending"
     annotator.close()
+
+
+def test_a_project_made_in_the_browser_with_its_members_and_exports(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    assert api.post("/users", json={"username": "rita", "password": "a reviewer's pw"}).is_success
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    page.click("summary:has-text('New project')")
+    page.fill("input[name=project-name]", "lesions")
+    page.fill("input[name=project-classes]", "polyp")
+    page.fill("input[name=project-minRegions]", "1")
+    page.fill("input[name=project-maxRegions]", "3")
+    page.fill("input[name=project-minArea]", "0.5")
+    page.fill("input[name=project-maxArea]", "60")
+    page.click("button:has-text('Create project')")
+    page.wait_for_selector("section.project h1:has-text('lesions')")
+    project_id = int(page.evaluate("location.hash").split("/")[2])
+    made = api.get(f"/projects/{project_id}").json()
+    assert made["knowledge"] == {
+        "polyp": {"min_regions": 1, "max_regions": 3, "min_area": 0.005, "max_area": 0.6}
+    }
+    page.goto(f"{server.base}/#/projects")
+    page.click("summary:has-text('New project')")
+    page.fill("input[name=project-name]", "LESIONS ")
+    page.fill("input[name=project-classes]", "polyp")
+    page.click("button:has-text('Create project')")
+    page.wait_for_selector(".errors:has-text('already exists')")  # the API's 409, as it is
+
+    page.goto(f"{server.base}/#/projects/{project_id}")
+    page.fill("input[name=member-username]", "rita")
+    page.select_option("select[name=member-new-role]", "reviewer")
+    page.click("button:has-text('Add or change')")
+    page.wait_for_selector("tr[data-member=rita]")
+    assert api.get(f"/projects/{project_id}/members").json()[-1]["role"] == "reviewer"
+    page.select_option("tr[data-member=rita] select", "viewer")
+    page.wait_for_function(
+        "document.querySelector('tr[data-member=rita] select').value === 'viewer'"
+    )
+    roles = {m["username"]: m["role"] for m in api.get(f"/projects/{project_id}/members").json()}
+    assert roles == {"admin": "admin", "rita": "viewer"}
+    page.click("tr[data-member=rita] button:has-text('remove')")
+    page.wait_for_function("!document.querySelector('tr[data-member=rita]')")
+    page.fill("input[name=member-username]", "nobody")
+    page.click("button:has-text('Add or change')")
+    page.wait_for_selector(".members .errors:has-text('nobody')")
+
+    image, mask = real_image("kvasir_seg", FIRST_IMAGE)
+    stored = api.post(
+        f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
+    ).json()
+    labels = f"/projects/{project_id}/images/{stored['image']['id']}/labels"
+    assert api.post(labels, files={"file": ("m.png", mask.read_bytes())}).status_code == 201
+    with page.expect_download() as coco:
+        page.click("button[data-export=coco]")
+    body = Path(coco.value.path()).read_bytes()
+    assert coco.value.suggested_filename == f"project-{project_id}-labels-coco.json"
+    assert b'"label_source": "human"' in body.replace(b'":"', b'": "')
+    with page.expect_download() as masks:
+        page.click("button[data-export=masks]")
+    assert Path(masks.value.path()).read_bytes()[:2] == b"PK"  # a zip
+    page.close()

@@ -198,7 +198,7 @@ def test_routes(page: Any) -> None:
         page,
         "router.js",
         """return ['', '#/', '#/login', '#/projects/4', '#/projects/4/review',
-                   '#/projects/4/dashboard', '#/projects/x'].map(m.parseHash);""",
+                   '#/projects/4/dashboard', '#/projects/x', '#/projects'].map(m.parseHash);""",
     )
     assert [r["view"] for r in routes] == [
         "projects",
@@ -208,6 +208,7 @@ def test_routes(page: Any) -> None:
         "review",
         "dashboard",
         "missing",
+        "projects",
     ]
     assert routes[4]["projectId"] == 4
 
@@ -361,3 +362,33 @@ def test_roles_include_the_smaller_ones(page: Any) -> None:
                   .map(([role, needed]) => m.hasRole(role, needed));""",
     )
     assert verdicts == [True, True, False, False, False, False]
+
+
+def test_the_new_project_form_sends_knowledge_for_every_class(page: Any) -> None:
+    full, plain, problems = run(
+        page,
+        "project_form.js",
+        """
+        const base = {name: ' Polyps ', classes: 'polyp, adenoma ,', description: '',
+                      minRegions: '', maxRegions: '', minArea: '', maxArea: ''};
+        const problem = (change) => { try { m.projectBody({...base, ...change}); return null; }
+          catch (exc) { return exc.message; } };
+        return [m.projectBody({...base, minRegions: '1', maxRegions: '3', minArea: '0.5',
+                               maxArea: '60'}),
+                m.projectBody(base),
+                [problem({name: '  '}), problem({classes: ' , '}), problem({maxArea: 'lots'})]];
+        """,
+    )
+    each = {"min_regions": 1, "max_regions": 3, "min_area": 0.005, "max_area": 0.6}
+    assert full == {
+        "name": "Polyps",
+        "description": "",
+        "class_names": ["polyp", "adenoma"],
+        "knowledge": {"polyp": each, "adenoma": each},
+    }
+    assert plain["knowledge"] == {} and plain["class_names"] == ["polyp", "adenoma"]
+    assert problems == [
+        "give the project a name",
+        "name at least one class, e.g. polyp",
+        'the largest area must be a number; got "lots"',
+    ]

@@ -99,7 +99,15 @@ export const api = {
   health: () => send("GET", "/health"),
 
   projects: () => send("GET", "/projects?limit=500"),
+  createProject: (body) => send("POST", "/projects", { json: body }),
   project: (id) => send("GET", project(id)),
+  members: (id) => send("GET", `${project(id)}/members`),
+  setRole: (id, username, role) =>
+    send("PUT", `${project(id)}/members/${encodeURIComponent(username)}`, { json: { role } }),
+  removeMember: (id, username) =>
+    send("DELETE", `${project(id)}/members/${encodeURIComponent(username)}`),
+  exportLabels: (id, format, source) =>
+    send("GET", `${project(id)}/export` + query({ format, source }), { raw: true }),
   status: (id) => send("GET", `${project(id)}/status`),
 
   rounds: (id) => send("GET", `${project(id)}/rounds`),

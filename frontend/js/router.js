@@ -2,6 +2,7 @@
 
 const ROUTES = [
   [/^#?\/?$/, () => ({ view: "projects" })],
+  [/^#\/projects\/?$/, () => ({ view: "projects" })],
   [/^#\/login$/, () => ({ view: "login" })],
   [/^#\/projects\/(\d+)$/, (m) => ({ view: "project", projectId: Number(m[1]) })],
   [/^#\/projects\/(\d+)\/(review|dashboard|images)$/, (m) => ({

@@ -7,6 +7,7 @@ import { Errors, html, Notice, ProgressBar, useErrors, useLoad } from "../compon
 import { duration, percent } from "../format.js";
 import { href } from "../router.js";
 import { peerMapsByDefault, roundSettings } from "../round_settings.js";
+import { ExportCard, MembersCard } from "./project_admin.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const POLL_MS = 1000;
@@ -153,5 +154,7 @@ export function ProjectScreen({ projectId }) {
       modelSettings=${project.model_settings} proposalSettings=${project.proposal_settings}
       onStart=${(settings) =>
       act(() => api.startRound(projectId, settings), "Round started.")} />`}
+    <${ExportCard} projectId=${projectId} />
+    ${admin && html`<${MembersCard} projectId=${projectId} />`}
   </section>`;
 }

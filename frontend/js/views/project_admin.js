@@ -1,0 +1,96 @@
+// A project's label export (any member) and its members (project admins).
+
+import { useState } from "preact/hooks";
+import { api } from "../api.js";
+import { Errors, html, useErrors, useLoad } from "../components.js";
+
+const ROLES = ["viewer", "annotator", "reviewer", "admin"];
+const FORMATS = [
+  ["coco", "COCO JSON (RLE masks)", "json"],
+  ["masks", "PNG masks + manifest.csv (zip)", "zip"],
+];
+
+/** Save `blob` as a download named `filename`, as a link the user clicked would. */
+function download(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+export function ExportCard({ projectId }) {
+  const [source, setSource] = useState("");
+  const [busy, setBusy] = useState("");
+  const errors = useErrors();
+  const fetchExport = async (format, suffix) => {
+    setBusy(format);
+    try {
+      const blob = await api.exportLabels(projectId, format, source);
+      download(blob, `project-${projectId}-labels-${format}.${suffix}`);
+    } catch (exc) {
+      errors.add(exc);
+    } finally {
+      setBusy("");
+    }
+  };
+  return html`<div class="card export">
+    <h2>Export labels</h2>
+    <p class="note">The current label of every labelled image, with its source, version and round.</p>
+    <label>Labels <select name="export-source" value=${source}
+        onChange=${(e) => setSource(e.target.value)}>
+      <option value="">all</option><option value="human">human only</option>
+      <option value="machine">accepted machine labels only</option>
+      <option value="edited">edited machine labels only</option>
+    </select></label>
+    <div class="row">${FORMATS.map(([format, label, suffix]) => html`<button key=${format}
+        data-export=${format} disabled=${Boolean(busy)} onClick=${() => fetchExport(format, suffix)}>
+      ${busy === format ? "Preparing…" : label}</button>`)}</div>
+    <${Errors} errors=${errors.errors} onDismiss=${errors.dismiss} />
+  </div>`;
+}
+
+export function MembersCard({ projectId }) {
+  const members = useLoad(() => api.members(projectId), [projectId]);
+  const [username, setUsername] = useState("");
+  const [role, setRole] = useState("annotator");
+  const errors = useErrors();
+  const change = async (work) => {
+    try {
+      await work();
+      await members.reload();
+    } catch (exc) {
+      errors.add(exc);
+    }
+  };
+  const add = (event) => {
+    event.preventDefault();
+    const name = username.trim();
+    if (!name) return;
+    change(async () => { await api.setRole(projectId, name, role); setUsername(""); });
+  };
+  const roleSelect = (value, onChange, name) => html`<select name=${name} value=${value}
+      onChange=${(e) => onChange(e.target.value)}>
+    ${ROLES.map((r) => html`<option key=${r} value=${r}>${r}</option>`)}</select>`;
+  return html`<div class="card members">
+    <h2>Members</h2>
+    <${Errors} errors=${[...(members.error ? [members.error] : []), ...errors.errors]}
+      onDismiss=${errors.dismiss} />
+    ${members.data && html`<table class="list">
+      <thead><tr><th>User</th><th>Role</th><th></th></tr></thead>
+      <tbody>${members.data.map((m) => html`<tr key=${m.username} data-member=${m.username}>
+        <td>${m.username}</td>
+        <td>${roleSelect(m.role, (r) => change(() => api.setRole(projectId, m.username, r)), "member-role")}</td>
+        <td><button class="link" onClick=${() => change(() => api.removeMember(projectId, m.username))}>
+          remove</button></td>
+      </tr>`)}</tbody>
+    </table>`}
+    <form class="row" onSubmit=${add}>
+      <input name="member-username" placeholder="username" value=${username}
+        onInput=${(e) => setUsername(e.target.value)} />
+      ${roleSelect(role, setRole, "member-new-role")}
+      <button type="submit">Add or change</button>
+    </form>
+  </div>`;
+}
