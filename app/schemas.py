@@ -143,6 +143,10 @@ class LabelPublic(BaseModel):
     candidate_id: int | None
     foreground_fraction: float
     created_at: datetime
+    retracted_at: datetime | None = Field(
+        None, description="Set when the review decision that made this version was undone"
+    )
+    retracted_by: str | None = None
 
 
 class JobPublic(BaseModel):

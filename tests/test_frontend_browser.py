@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -517,6 +518,21 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
         (2, "human"),
     ]
     assert labels[1]["foreground_fraction"] > labels[0]["foreground_fraction"]
+
+    # a mistaken accept taken back with U: pending again, its label version retracted
+    second = made.candidate_ids[1]
+    page.wait_for_selector(f"dl.candidate[data-candidate='{second}']")
+    page.keyboard.press("a")
+    page.wait_for_selector(".queue-end")
+    deadline = time.monotonic() + 20
+    while candidate(api, project_id, second)["status"] != "accepted":  # the accept is sent
+        assert time.monotonic() < deadline, "the accept did not reach the API"
+        time.sleep(0.2)
+    page.keyboard.press("u")
+    page.wait_for_selector(f".notice:has-text('Candidate {second} is pending again')")
+    assert candidate(api, project_id, second)["status"] == "pending"
+    history = api.get(f"/projects/{project_id}/images/{image_ids[1]}/labels").json()
+    assert [label["retracted_by"] for label in history] == ["admin"]
     assert failures == []
     page.close()
 

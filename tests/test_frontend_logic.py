@@ -171,7 +171,8 @@ def test_keys_map_to_actions_by_mode(page: Any) -> None:
                 m.actionFor(k('a'), 'edit'), m.actionFor(k('z', {ctrlKey: true}), 'edit'),
                 m.actionFor(k('y', {ctrlKey: true}), 'edit'),
                 m.actionFor(k('Z', {ctrlKey: true, shiftKey: true}), 'edit'),
-                m.actionFor(k('z', {ctrlKey: true}), 'review'),
+                m.actionFor(k('z', {ctrlKey: true}), 'review'), m.actionFor(k('u'), 'review'),
+                m.actionFor(k('Z', {ctrlKey: true, shiftKey: true}), 'review'),
                 m.isTyping({tagName: 'INPUT', type: 'text'}),
                 m.isTyping({tagName: 'INPUT', type: 'range'})];
         """,
@@ -187,6 +188,8 @@ def test_keys_map_to_actions_by_mode(page: Any) -> None:
         "undo",
         "redo",
         "redo",
+        "undoDecision",
+        "undoDecision",
         None,
         True,
         False,

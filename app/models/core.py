@@ -115,7 +115,9 @@ class Round(Base):
 
 class Label(Base):
     """One version of an image's class mask. Rows are only ever inserted: the current label is
-    the newest version, older ones stay for provenance."""
+    the newest version not retracted, older ones stay for provenance. A version made by a
+    review decision is retracted when the reviewer undoes it: kept, with who and when, but no
+    longer the image's label."""
 
     __tablename__ = "labels"
     __table_args__ = (UniqueConstraint("image_id", "version"),)
@@ -134,6 +136,8 @@ class Label(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
     foreground_fraction: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retracted_at: Mapped[datetime | None]
+    retracted_by: Mapped[str | None] = mapped_column(String(100))
     # Loaded with the label (one join): the API shows the round's number in its project, which
     # people use, beside the round's row id.
     round: Mapped[Round | None] = relationship(lazy="joined", viewonly=True)

@@ -20,12 +20,13 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.imaging import decode_mask
 from app.models import Candidate, Image, Label, LabelSource, Project, Round, utcnow
 from app.services.coco import categories, region_annotations
+from app.services.labels import is_current, newest_live_versions
 from app.storage import Storage
 
 MANIFEST_COLUMNS = (
@@ -55,17 +56,11 @@ def current_label_rows(
 ) -> Iterator[ExportRow]:
     """The newest label of each labelled image, by image id; ``source`` filters on that
     newest version's source."""
-    newest = (
-        select(Label.image_id, func.max(Label.version).label("version"))
-        .join(Image, Image.id == Label.image_id)
-        .where(Image.project_id == project.id)
-        .group_by(Label.image_id)
-        .subquery()
-    )
+    newest = newest_live_versions(Image.project_id == project.id)
     query = (
         select(Image, Label, Round.number, Candidate.edit_dice)
         .join(Label, Label.image_id == Image.id)
-        .join(newest, (Label.image_id == newest.c.image_id) & (Label.version == newest.c.version))
+        .join(newest, is_current(newest))
         .outerjoin(Round, Round.id == Label.round_id)
         .outerjoin(Candidate, Candidate.id == Label.candidate_id)
         .order_by(Image.id)

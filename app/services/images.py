@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.imaging import DecodedImage, decode_image
 from app.models import Candidate, Image, Label, LabelSource, Project
+from app.services.labels import is_current, newest_live_versions
 from app.services.review import awaiting_review
 from app.storage import Storage
 
@@ -117,15 +118,9 @@ class LabelState:
 
 def label_states(*, session: Session, image_ids: list[int]) -> dict[int, LabelState]:
     """The label state of each image, in two queries whatever the number of images."""
-    newest = (
-        select(Label.image_id, func.max(Label.version).label("version"))
-        .where(Label.image_id.in_(image_ids))
-        .group_by(Label.image_id)
-        .subquery()
-    )
-    current = and_(Label.image_id == newest.c.image_id, Label.version == newest.c.version)
+    newest = newest_live_versions(Label.image_id.in_(image_ids))
     sources = dict(
-        session.execute(select(Label.image_id, Label.source).join(newest, current)).all()
+        session.execute(select(Label.image_id, Label.source).join(newest, is_current(newest))).all()
     )
     pending = set(
         session.scalars(

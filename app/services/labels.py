@@ -1,9 +1,10 @@
-"""Label versions: append-only. The current label of an image is its newest version."""
+"""Label versions: append-only. The current label of an image is its newest version that is
+not retracted (an undone review decision)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Subquery, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,9 +25,32 @@ def check_mask(*, data: bytes, image: Image, project: Project, max_bytes: int) -
     )
 
 
+LIVE = Label.retracted_at.is_(None)
+
+
+def newest_live_versions(*conditions: ColumnElement[bool]) -> Subquery:
+    """(image_id, version) of each image's current label, among the labels ``conditions``
+    select (joined with their image, so that a project's images can be chosen)."""
+    return (
+        select(Label.image_id, func.max(Label.version).label("version"))
+        .join(Image, Image.id == Label.image_id)
+        .where(LIVE, *conditions)
+        .group_by(Label.image_id)
+        .subquery()
+    )
+
+
+def is_current(newest: Subquery) -> ColumnElement[bool]:
+    """Join condition of ``Label`` with ``newest_live_versions``: the current label rows."""
+    return and_(Label.image_id == newest.c.image_id, Label.version == newest.c.version)
+
+
 def current_label(*, session: Session, image: Image) -> Label | None:
     return session.scalar(
-        select(Label).where(Label.image_id == image.id).order_by(Label.version.desc()).limit(1)
+        select(Label)
+        .where(Label.image_id == image.id, LIVE)
+        .order_by(Label.version.desc())
+        .limit(1)
     )
 
 
@@ -85,9 +109,11 @@ def add_label(
             "reload and try again"
         )
     key = storage.put_content(mask_to_png(mask), suffix=".png")
+    # numbered after every version, retracted ones too: a number is never used twice
+    newest = session.scalar(select(func.max(Label.version)).where(Label.image_id == image.id))
     label = Label(
         image_id=image.id,
-        version=seen + 1,
+        version=(newest or 0) + 1,
         mask_key=key,
         source=source,
         author=author.username if author else "auto-accept",
@@ -147,7 +173,7 @@ def count_labeled(*, session: Session, project: Project) -> int:
         session.scalar(
             select(func.count(func.distinct(Label.image_id)))
             .join(Image, Image.id == Label.image_id)
-            .where(Image.project_id == project.id)
+            .where(Image.project_id == project.id, LIVE)
         )
         or 0
     )

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.imaging import decode_mask
 from app.models import (
     MAX_DB_INT,
@@ -33,7 +33,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services.labels import add_label
+from app.services.labels import add_label, current_label
 from app.storage import Storage
 
 Columns = TypeVarTuple("Columns")
@@ -252,6 +252,60 @@ def edit(
     """Accept a corrected mask; records the Dice between the machine mask and the edit."""
     check_reviewable(session=session, candidate=candidate)
     return _decide_with_label(session, storage, project, candidate, user, mask)
+
+
+DECIDED = (CandidateStatus.ACCEPTED, CandidateStatus.EDITED, CandidateStatus.REJECTED)
+
+
+def undo(*, session: Session, candidate: Candidate, user: User, may_undo_others: bool) -> None:
+    """Take a decision back: the candidate is pending again and, for an accept or an edit,
+    the label version it made is retracted (kept, with who and when, but no longer the
+    image's label). Only while that version is still the image's current label: a newer one
+    was built on it, and is the one to change. The decider, or a project admin
+    (``may_undo_others``), may; 409 for a candidate that is not decided."""
+    previous = candidate.status
+    if previous is CandidateStatus.SUPERSEDED:
+        raise Conflict(
+            f"candidate {candidate.id} was superseded ({candidate.reason}): no decision to undo"
+        )
+    if previous not in DECIDED:
+        raise Conflict(f"candidate {candidate.id} is {previous.value}: no decision to undo")
+    if candidate.decided_by_id != user.id and not may_undo_others:
+        raise Forbidden(
+            f"candidate {candidate.id} was {previous.value} by {candidate.decided_by}: only they "
+            "or a project admin can undo it"
+        )
+    label = session.get(Label, candidate.label_id) if candidate.label_id else None
+    if label is not None:
+        image = session.get(Image, candidate.image_id)
+        assert image is not None  # a foreign key guarantees it
+        current = current_label(session=session, image=image)
+        if current is None or current.id != label.id:
+            newer = "none" if current is None else f"version {current.version}"
+            raise Conflict(
+                f"image {image.id}'s label is now {newer}, not the version {label.version} this "
+                "decision made: change that label instead"
+            )
+    result = session.execute(
+        update(Candidate)
+        .where(Candidate.id == candidate.id, Candidate.status == previous)
+        .values(
+            status=CandidateStatus.PENDING,
+            decided_by_id=None,
+            decided_by=None,
+            decided_at=None,
+            reason=None,
+            edit_dice=None,
+            label_id=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise Conflict(f"candidate {candidate.id} changed meanwhile; reload and try again")
+    if label is not None:
+        label.retracted_at = utcnow()
+        label.retracted_by = user.username
+    session.refresh(candidate)
 
 
 def mask_dice(a: np.ndarray, b: np.ndarray) -> float:

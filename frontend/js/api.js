@@ -121,6 +121,7 @@ export const api = {
       round, min_score: minScore, max_score: maxScore, empty, cursor, limit,
     })),
   accept: (id, candidateId) => send("POST", `${project(id)}/candidates/${candidateId}/accept`),
+  undo: (id, candidateId) => send("POST", `${project(id)}/candidates/${candidateId}/undo`),
   reject: (id, candidateId, reason) =>
     send("POST", `${project(id)}/candidates/${candidateId}/reject`, { json: { reason } }),
   edit: (id, candidateId, png) =>

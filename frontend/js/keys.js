@@ -2,7 +2,7 @@
 // Pure, so the whole map is testable and listed in one place for the help line.
 
 const REVIEW = {
-  a: "accept", r: "reject", e: "edit", o: "toggleOverlay",
+  a: "accept", r: "reject", e: "edit", u: "undoDecision", o: "toggleOverlay",
   ArrowRight: "next", ArrowDown: "next", ArrowLeft: "previous", ArrowUp: "previous",
   "+": "zoomIn", "=": "zoomIn", "-": "zoomOut", "0": "fit",
 };
@@ -17,8 +17,8 @@ const EDIT = {
 export function actionFor(event, mode) {
   const ctrl = event.ctrlKey || event.metaKey;
   if (ctrl) {
-    if (mode !== "edit") return null;
     const key = event.key.toLowerCase();
+    if (mode !== "edit") return key === "z" && !event.shiftKey ? "undoDecision" : null;
     if (key === "z") return event.shiftKey ? "redo" : "undo";
     if (key === "y") return "redo";
     return null;

@@ -122,6 +122,7 @@ export class ReviewQueue {
   decide(candidate, decision, send, onError) {
     candidate.decision = decision;
     candidate.busy = true;
+    this.decided = [...(this.decided || []).filter((c) => c !== candidate), candidate];
     send().then(
       () => { candidate.busy = false; this.onChange(); },
       (error) => {
@@ -132,6 +133,34 @@ export class ReviewQueue {
       },
     );
     return this.advance();
+  }
+
+  /** The candidate decided last on this page that is still decided, or null. */
+  lastDecided() {
+    const decided = (this.decided || []).filter((c) => c.decision !== null);
+    return decided.length ? decided[decided.length - 1] : null;
+  }
+
+  /** Take `candidate`'s decision back and show it again; `send` talks to the API. If the API
+   * refuses, the decision stands and the error goes to `onError`. */
+  undo(candidate, send, onError) {
+    const decision = candidate.decision;
+    candidate.busy = true;
+    this.onChange();
+    return send().then(
+      () => {
+        candidate.decision = null;
+        candidate.busy = false;
+        this.decided = this.decided.filter((c) => c !== candidate);
+        this.go(this.items.indexOf(candidate));
+      },
+      (error) => {
+        candidate.decision = decision;
+        candidate.busy = false;
+        onError(error);
+        this.onChange();
+      },
+    );
   }
 
   close() {

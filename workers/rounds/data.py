@@ -6,12 +6,13 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.imaging import decode_image, decode_mask, to_display_rgb8
 from app.models import Image, Label, LabelSource, Project
 from app.runtime import Runtime
+from app.services.labels import LIVE, is_current, newest_live_versions
 
 
 @dataclass(frozen=True)
@@ -23,26 +24,17 @@ class LabeledImage:
 
 def current_labels(session: Session, project: Project) -> list[LabeledImage]:
     """The newest label version of every labeled image of the project, by image id."""
-    newest = (
-        select(Label.image_id, func.max(Label.version).label("version"))
-        .join(Image, Image.id == Label.image_id)
-        .where(Image.project_id == project.id)
-        .group_by(Label.image_id)
-        .subquery()
-    )
+    newest = newest_live_versions(Image.project_id == project.id)
     rows = session.execute(
         select(Label.image_id, Label.source, Label.mask_key)
-        .join(
-            newest,
-            (Label.image_id == newest.c.image_id) & (Label.version == newest.c.version),
-        )
+        .join(newest, is_current(newest))
         .order_by(Label.image_id)
     )
     return [LabeledImage(image_id, source, key) for image_id, source, key in rows]
 
 
 def unlabeled_image_ids(session: Session, project: Project) -> list[int]:
-    labeled = select(Label.image_id).distinct()
+    labeled = select(Label.image_id).where(LIVE).distinct()
     return list(
         session.scalars(
             select(Image.id)

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from app.db import session_scope
 from app.models import Candidate, CandidateStatus, Job, Label, Project, Round, RoundStatus, utcnow
 from app.runtime import Runtime
+from app.services.labels import LIVE
 from app.services.model_settings import round_model_settings
 from app.services.review import accept_above
 from samdsk.model import ModelConfig
@@ -142,7 +143,8 @@ def _rank(
         labelled = set(
             session.scalars(
                 select(Label.image_id).where(
-                    Label.image_id.in_([c.image_id for c in candidates if c.status is PENDING])
+                    LIVE,
+                    Label.image_id.in_([c.image_id for c in candidates if c.status is PENDING]),
                 )
             )
         )

@@ -19,7 +19,7 @@ from app.api.params import IdPath
 from app.api.uploads import read_capped
 from app.imaging import decode_image, encode_png, to_display_rgb8
 from app.imaging.overlay import render_overlay
-from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Project, Round
+from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Project, Role, Round
 from app.schemas import LabelPublic, Page
 from app.schemas_review import (
     AcceptAboveRequest,
@@ -31,6 +31,7 @@ from app.schemas_review import (
 from app.services import review as service
 from app.services.audit import record
 from app.services.labels import check_mask
+from app.services.members import effective_role
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["review"])
 
@@ -236,6 +237,33 @@ def reject_candidate(
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
     service.reject(session=session, candidate=candidate, user=user, reason=body.reason)
     _audit(session, user, project, candidate, "candidate.reject")
+    return candidate_public(candidate, _round_number(session, candidate))
+
+
+@router.post("/candidates/{candidate_id}/undo", response_model=CandidatePublic)
+def undo_decision(
+    candidate_id: IdPath,
+    project: ProjectReviewer,
+    user: CurrentUser,
+    session: SessionDep,
+) -> CandidatePublic:
+    """Take back an accept, edit or reject: the candidate is pending again, and the label
+    version an accept or edit made is retracted (kept in the image's history, marked with who
+    and when). The decider or a project admin may, while that version is still the image's
+    label; 409 otherwise, and for a candidate not decided."""
+    candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
+    previous, label_id = candidate.status.value, candidate.label_id
+    admin = effective_role(session=session, user=user, project_id=project.id) is Role.ADMIN
+    service.undo(session=session, candidate=candidate, user=user, may_undo_others=admin)
+    record(
+        session=session,
+        actor=user,
+        action="candidate.undo",
+        target_type="candidate",
+        target_id=candidate.id,
+        project_id=project.id,
+        details={"image_id": candidate.image_id, "undone": previous, "retracted_label": label_id},
+    )
     return candidate_public(candidate, _round_number(session, candidate))
 
 

@@ -14,7 +14,8 @@ import { CandidateFacts, Filters, QueueList, RejectForm } from "./review_parts.j
 import { Viewer } from "./viewer.js";
 
 const ZOOM_STEP = 1.25;
-const HELP = "Keys: A accept · R reject · E edit · ←/→ previous/next · O overlay · +/− zoom, " +
+const HELP = "Keys: A accept · R reject · E edit · U or Ctrl-Z undo a decision · " +
+  "←/→ previous/next · O overlay · +/− zoom, " +
   "0 fit, wheel zooms, drag pans. Editing: B brush · X eraser · [ ] size · F fill holes · " +
   "Ctrl-Z/Ctrl-Y undo/redo · Enter or S save · Esc cancel · Shift-drag pans.";
 
@@ -133,8 +134,21 @@ export function ReviewScreen({ projectId }) {
     return () => window.removeEventListener("beforeunload", guard);
   }, [mode, edit]);
 
+  const undoDecision = () => {
+    if (!canDecide) { undecided(); return; }
+    const target = current && current.decision ? current : q && q.lastDecided();
+    if (!target) { errors.add("Nothing decided on this page to undo."); return; }
+    if (target.busy) { errors.add(`Candidate ${target.id} is still being saved.`); return; }
+    const was = target.decision;
+    q.undo(target, () => api.undo(projectId, target.id), (exc) => errors.add(
+      `Candidate ${target.id} (image ${target.image_id}) is still ${was}: ${exc.message}`),
+    ).then(() => target.decision === null && setNotice(
+      `Candidate ${target.id} is pending again (it was ${was}).`));
+  };
+
   const actions = {
     accept: () => undecided() && decide("accepted", () => api.accept(projectId, current.id)),
+    undoDecision,
     reject: () => undecided() && setMode("reject"),
     edit: startEdit,
     next: () => q && q.go(q.index + 1),
@@ -208,7 +222,9 @@ export function ReviewScreen({ projectId }) {
           <button onClick=${actions.previous}>◀ Previous</button>
           ${canDecide ? html`<button class="primary" onClick=${actions.accept}>Accept (A)</button>
           <button class="danger" onClick=${actions.reject}>Reject (R)</button>
-          <button onClick=${actions.edit}>Edit (E)</button>` : html`<span class="role-note">
+          <button onClick=${actions.edit}>Edit (E)</button>
+          ${current && current.decision && html`<button class="undo-decision"
+            onClick=${undoDecision}>Undo ${current.decision} (U)</button>`}` : html`<span class="role-note">
             Viewing only: deciding needs the reviewer role (yours: ${role || "…"}).</span>`}
           <button onClick=${actions.next}>Next ▶</button>
           <label><input type="checkbox" name="overlay" checked=${overlay}
