@@ -20,7 +20,7 @@ from app.runtime import build_runtime
 from tests.browser import chromium, require_chromium, screenshot_path
 from tests.live_server import ADMIN_PASSWORD, LiveServer
 from tests.review_world import make_round_with_candidates, truth_mask
-from tests.uploads import real_image
+from tests.uploads import png_bytes, real_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -533,6 +533,26 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     assert candidate(api, project_id, second)["status"] == "pending"
     history = api.get(f"/projects/{project_id}/images/{image_ids[1]}/labels").json()
     assert [label["retracted_by"] for label in history] == ["admin"]
+
+    # each image's own page: its versions, any of them drawn, a new human label
+    page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.click(f"tr[data-image='{image_ids[0]}'] a >> nth=0")
+    page.wait_for_selector(f"section.image-page[data-image='{image_ids[0]}']")
+    page.wait_for_selector(f"#viewer[data-showing='{image_ids[0]}-v2']")
+    states = page.locator(".versions td.state").all_inner_texts()
+    assert states == ["current", "earlier"]
+    page.click(".versions tr[data-version='1']")
+    page.wait_for_selector(f"#viewer[data-showing='{image_ids[0]}-v1']")
+    page.goto(f"{server.base}/#/projects/{project_id}/images/{image_ids[1]}")
+    page.wait_for_selector(".versions td.state:has-text('retracted by admin')")
+    assert page.inner_text(".image-label") == "none"
+    page.set_input_files(
+        "input[name=label-file]",
+        files=[{"name": "m.png", "mimeType": "image/png", "buffer": png_bytes(masks[1])}],
+    )
+    page.wait_for_selector(".notice:has-text('Saved as label version 2.')")
+    page.wait_for_selector(f"#viewer[data-showing='{image_ids[1]}-v2']")
+    assert page.inner_text(".image-label").startswith("version 2 (human, by admin)")
     assert failures == []
     page.close()
 
@@ -546,7 +566,8 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     assert annotator.locator("button:has-text('Accept all above…')").count() == 0
     annotator.keyboard.press("a")
     annotator.wait_for_selector(".errors:has-text('needs the reviewer role')")
-    assert candidate(api, project_id, made.candidate_ids[1])["status"] == "pending"
+    # (the human label made above superseded it; the annotator decided nothing)
+    assert candidate(api, project_id, made.candidate_ids[1])["decided_by"] is None
     annotator.close()
 
 

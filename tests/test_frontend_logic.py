@@ -201,7 +201,8 @@ def test_routes(page: Any) -> None:
         page,
         "router.js",
         """return ['', '#/', '#/login', '#/projects/4', '#/projects/4/review',
-                   '#/projects/4/dashboard', '#/projects/x', '#/projects'].map(m.parseHash);""",
+                   '#/projects/4/dashboard', '#/projects/x', '#/projects',
+                   '#/projects/4/images/17'].map(m.parseHash);""",
     )
     assert [r["view"] for r in routes] == [
         "projects",
@@ -212,8 +213,10 @@ def test_routes(page: Any) -> None:
         "dashboard",
         "missing",
         "projects",
+        "image",
     ]
     assert routes[4]["projectId"] == 4
+    assert (routes[-1]["projectId"], routes[-1]["imageId"]) == (4, 17)
 
 
 def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:

@@ -129,6 +129,8 @@ export const api = {
   acceptAbove: (id, threshold) =>
     send("POST", `${project(id)}/review-queue/accept-above`, { json: { threshold } }),
 
+  image: (id, imageId) => send("GET", `${project(id)}/images/${imageId}`),
+  labels: (id, imageId) => send("GET", `${project(id)}/images/${imageId}/labels`),
   images: (id, offset = 0, limit = 50) =>
     send("GET", `${project(id)}/images` + query({ offset, limit })),
   uploadImage: (id, file, onProgress) =>

@@ -7,6 +7,7 @@ import { api, token } from "./api.js";
 import { Errors, html, useErrors } from "./components.js";
 import { href, parseHash } from "./router.js";
 import { DashboardScreen } from "./views/dashboard.js";
+import { ImageScreen } from "./views/image.js";
 import { ImagesScreen } from "./views/images.js";
 import { LoginScreen } from "./views/login.js";
 import { ProjectScreen } from "./views/project.js";
@@ -19,6 +20,7 @@ const SCREENS = {
   review: ReviewScreen,
   dashboard: DashboardScreen,
   images: ImagesScreen,
+  image: ImageScreen,
 };
 const TABS = [["project", "Overview"], ["review", "Review"], ["images", "Images"],
   ["dashboard", "Dashboard"]];
@@ -82,8 +84,8 @@ function App() {
     screen = html`<${LoginScreen} onLogin=${onLogin} reason=${ended} />`;
   } else if (SCREENS[route.view]) {
     const Screen = SCREENS[route.view];
-    screen = html`<${Screen} key=${route.view + route.projectId} projectId=${route.projectId}
-      user=${user} />`;
+    screen = html`<${Screen} key=${`${route.view}-${route.projectId}-${route.imageId}`}
+      projectId=${route.projectId} imageId=${route.imageId} user=${user} />`;
   } else {
     screen = html`<p class="error">There is no page at ${route.hash}.
       <a href=${href("projects")}>Projects</a></p>`;

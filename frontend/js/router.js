@@ -5,6 +5,9 @@ const ROUTES = [
   [/^#\/projects\/?$/, () => ({ view: "projects" })],
   [/^#\/login$/, () => ({ view: "login" })],
   [/^#\/projects\/(\d+)$/, (m) => ({ view: "project", projectId: Number(m[1]) })],
+  [/^#\/projects\/(\d+)\/images\/(\d+)$/, (m) => ({
+    view: "image", projectId: Number(m[1]), imageId: Number(m[2]),
+  })],
   [/^#\/projects\/(\d+)\/(review|dashboard|images)$/, (m) => ({
     view: m[2], projectId: Number(m[1]),
   })],
@@ -19,9 +22,10 @@ export function parseHash(hash) {
   return { view: "missing", hash };
 }
 
-export function href(view, projectId) {
+export function href(view, projectId, imageId) {
   if (view === "projects") return "#/";
   if (view === "login") return "#/login";
   if (view === "project") return `#/projects/${projectId}`;
+  if (view === "image") return `#/projects/${projectId}/images/${imageId}`;
   return `#/projects/${projectId}/${view}`;
 }

@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { Errors, html, ProgressBar, useLoad } from "../components.js";
 import { bytes, hasRole, imageStatus } from "../format.js";
+import { href } from "../router.js";
 import { allImages, matchMasks, sendAll } from "../uploads.js";
 
 const PAGE = 50;
@@ -117,7 +118,8 @@ export function ImagesScreen({ projectId }) {
       <thead><tr><th></th><th>Image</th><th>File</th><th>Size</th><th>Status</th></tr></thead>
       <tbody>${page.data.map((image) => html`<tr key=${image.id} data-image=${image.id}>
         <td><${Thumb} projectId=${projectId} image=${image} /></td>
-        <td>${image.id}</td><td class="file-name">${image.original_filename}</td>
+        <td><a href=${href("image", projectId, image.id)}>${image.id}</a></td>
+        <td class="file-name"><a href=${href("image", projectId, image.id)}>${image.original_filename}</a></td>
         <td>${image.width}×${image.height}, ${bytes(image.size_bytes)}</td>
         <td><span class=${`badge status-${imageStatus(image).replace(" ", "-")}`}>${imageStatus(image)}</span></td>
       </tr>`)}</tbody>

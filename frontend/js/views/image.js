@@ -1,0 +1,102 @@
+// One image: its label versions (who, when, from which round; retracted ones marked), any
+// version drawn over the image in the viewer, and a new human label for annotators.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api } from "../api.js";
+import { loadAssets, releaseAssets } from "../assets.js";
+import { Errors, html, Notice, useErrors, useLoad } from "../components.js";
+import { bytes, hasRole, percent } from "../format.js";
+import { href } from "../router.js";
+import { Viewer } from "./viewer.js";
+
+const VIEW_BOX = { width: 1200, height: 800 };
+
+function versionState(label, current) {
+  if (label.retracted_at) return `retracted by ${label.retracted_by}`;
+  return current && label.id === current.id ? "current" : "earlier";
+}
+
+export function ImageScreen({ projectId, imageId }) {
+  const loaded = useLoad(async () => {
+    const [image, labels, project] = await Promise.all([
+      api.image(projectId, imageId), api.labels(projectId, imageId), api.project(projectId),
+    ]);
+    return { image, labels, project };
+  }, [projectId, imageId]);
+  const [chosen, setChosen] = useState(null);
+  const [assets, setAssets] = useState(null);
+  const [notice, setNotice] = useState("");
+  const errors = useErrors();
+  const control = useRef({}).current;
+  const data = loaded.data;
+  const live = data ? data.labels.filter((label) => !label.retracted_at) : [];
+  const current = live.length ? live[live.length - 1] : null;
+  const shown = chosen ?? (current ? current.version : null);
+
+  useEffect(() => {
+    if (!data || shown === null) return undefined;
+    let cancelled = false;
+    const base = `/api/v1/projects/${projectId}/images/${imageId}`;
+    loadAssets({
+      id: `${imageId}-v${shown}`, image_id: imageId,
+      image_url: `${base}/file`, mask_url: `${base}/labels/${shown}/mask`,
+    }, VIEW_BOX).then(
+      (next) => { if (cancelled) releaseAssets(next); else setAssets(next); },
+      errors.add,
+    );
+    return () => { cancelled = true; };
+  }, [data, shown]);
+  useEffect(() => () => releaseAssets(assets), [assets]);
+
+  const upload = async (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file) return;
+    try {
+      const { status, body } = await api.uploadLabel(projectId, imageId, file);
+      setNotice(status === 200 ? `That mask already is version ${body.version}: nothing added.`
+        : `Saved as label version ${body.version}.`);
+      setChosen(null);
+      loaded.reload();
+    } catch (exc) {
+      errors.add(exc);
+    }
+  };
+
+  if (!data) {
+    return html`<section class="image-page"><${Errors} errors=${loaded.error ? [loaded.error] : []} />
+      ${loaded.loading && html`<p class="note">Loading…</p>`}</section>`;
+  }
+  const { image, labels, project } = data;
+  return html`<section class="image-page" data-image=${image.id}>
+    <p><a href=${href("images", projectId)}>◀ Images</a></p>
+    <h1>Image ${image.id}: <span class="file-name">${image.original_filename}</span></h1>
+    <${Errors} errors=${errors.errors} onDismiss=${errors.dismiss} />
+    <${Notice} text=${notice} />
+    <dl class="facts">
+      <dt>Size</dt><dd>${image.width}×${image.height}, ${image.format}, ${bytes(image.size_bytes)}</dd>
+      <dt>Label</dt><dd class="image-label">${current
+        ? `version ${current.version} (${current.source}, by ${current.author})` : "none"}</dd>
+    </dl>
+    ${labels.length ? html`<table class="list versions">
+      <thead><tr><th>Version</th><th>Source</th><th>Author</th><th>Round</th><th>Area</th>
+        <th>Made</th><th>State</th></tr></thead>
+      <tbody>${labels.slice().reverse().map((label) => html`<tr key=${label.id}
+          data-version=${label.version} class=${label.version === shown ? "current" : ""}
+          onClick=${() => setChosen(label.version)}>
+        <td><button class="link">${label.version}</button></td><td>${label.source}</td>
+        <td>${label.author}</td><td>${label.round_number ?? "–"}</td>
+        <td>${percent(label.foreground_fraction, 1)}</td>
+        <td>${new Date(label.created_at).toLocaleString()}</td>
+        <td class="state">${versionState(label, current)}</td>
+      </tr>`)}</tbody>
+    </table>` : html`<p class="note">No label yet.</p>`}
+    ${hasRole(project.my_role, "annotator") && html`<label class="upload-label">
+      Upload a new human mask (PNG, TIFF or BMP, ${image.width}×${image.height}):
+      <input type="file" name="label-file" accept="image/png,image/tiff,image/bmp"
+        onChange=${upload} /></label>`}
+    ${shown !== null && html`<p class="note">Showing version ${shown}.</p>
+      <div class="image-viewer"><${Viewer} assets=${assets} waiting=${!assets} editor=${null}
+        showOverlay=${true} opacity=${0.45} control=${control} /></div>`}
+  </section>`;
+}
