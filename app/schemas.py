@@ -143,6 +143,9 @@ class LabelPublic(BaseModel):
     candidate_id: int | None
     foreground_fraction: float
     created_at: datetime
+    edit_dice: float | None = Field(
+        None, description="Edited machine labels: Dice between the machine mask and the edit"
+    )
     retracted_at: datetime | None = Field(
         None, description="Set when the review decision that made this version was undone"
     )

@@ -92,6 +92,8 @@ def test_accept_reject_edit_with_provenance(client: TestClient, reviewed: Review
     candidate = client.get(f"{base}/candidates/{made.candidate_ids[2]}").json()
     expected = 2 * (masks[2] & edited_mask).sum() / (masks[2].sum() + edited_mask.sum())
     assert candidate["edit_dice"] == pytest.approx(expected)
+    history = client.get(f"{base}/images/{image_ids[2]}/labels").json()
+    assert history[-1]["edit_dice"] == pytest.approx(expected)  # on the label's side too
     stats = client.get(f"{base}/rounds/1/statistics").json()
     assert (stats["accepted"], stats["rejected"], stats["edited"], stats["pending"]) == (1, 1, 1, 2)
     assert stats["mean_edit_dice"] == pytest.approx(expected)

@@ -307,9 +307,10 @@ def read_the_dashboard(page: Any, server: LiveServer, api: httpx.Client, project
     counts = [float(v) for v in bars.evaluate_all("els => els.map(e => e.dataset.value)")]
     assert sum(counts) == UNLABELED
     row = page.locator(".rounds-table tr[data-round='1'] td").all_inner_texts()
-    # Round, status, candidates, pending, accepted, edited, rejected, acceptance (3 of 5).
-    assert row[:8] == ["1", "succeeded", "5", "0", "3", "1", "1", "60%"]
-    assert row[10] == str(LABELED)
+    # Round, status, candidates, pending, accepted, edited, rejected, superseded, acceptance
+    # (3 of 5 as they were).
+    assert row[:9] == ["1", "succeeded", "5", "0", "3", "1", "1", "0", "60%"]
+    assert row[11] == str(LABELED)
     labeled = page.locator("[data-chart=labeled] circle.dot")
     values = labeled.evaluate_all("els => els.map(e => Number(e.dataset.value))")
     assert values == [LABELED, LABELED + 4]  # at the start of round 1, and now

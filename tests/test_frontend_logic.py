@@ -224,8 +224,8 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
         page,
         "stats.js",
         """
-        const statistics = {candidates: 4, accepted: 2, edited: 1, rejected: 1, pending: 0,
-          mean_edit_dice: 0.8, score_bands: {
+        const statistics = {candidates: 5, accepted: 2, edited: 1, rejected: 1, pending: 0,
+          superseded: 1, mean_edit_dice: 0.8, score_bands: {
             '0.9-1.0': {candidates: 3, decided: 3, accepted: 2, acceptance_rate: 0.667},
             '0.3-0.4': {candidates: 1, decided: 1, accepted: 0, acceptance_rate: 0}}};
         const round = {number: 1, status: 'succeeded', counts: {candidates: 4,
@@ -254,6 +254,7 @@ def test_dashboard_numbers_from_the_api_answers(page: Any) -> None:
     assert [p["value"] for p in labeled] == [3, 6]
     assert dice == [{"label": "round 1", "value": 0.42}]
     assert row["acceptance"] == pytest.approx(0.5) and row["valDice"] == 0.42
+    assert row["superseded"] == 1
     assert nice == [1, 10, 0.5, 200]
     assert row["perturbation"] == "strong_all (chosen of same, strong_all)"
     # older rounds say nothing; one policy, or auto without validation labels, is just named

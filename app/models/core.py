@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from app.models.review import Candidate
 
 
 class LabelSource(StrEnum):
@@ -141,10 +144,18 @@ class Label(Base):
     # Loaded with the label (one join): the API shows the round's number in its project, which
     # people use, beside the round's row id.
     round: Mapped[Round | None] = relationship(lazy="joined", viewonly=True)
+    candidate: Mapped[Candidate | None] = relationship(
+        primaryjoin="foreign(Label.candidate_id) == Candidate.id", lazy="joined", viewonly=True
+    )
 
     @property
     def round_number(self) -> int | None:
         return None if self.round is None else self.round.number
+
+    @property
+    def edit_dice(self) -> float | None:
+        """For an edited machine label, the Dice between the machine mask and the edit."""
+        return None if self.candidate is None else self.candidate.edit_dice
 
 
 class Job(Base):

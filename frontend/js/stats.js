@@ -50,6 +50,7 @@ export function roundRow(round, statistics) {
     accepted: s.accepted || 0,
     edited: s.edited || 0,
     rejected: s.rejected || 0,
+    superseded: s.superseded || 0,
     acceptance: decided ? (s.accepted || 0) / decided : null,
     meanScore: round.counts.mean_score ?? null,
     meanEditDice: s.mean_edit_dice ?? null,

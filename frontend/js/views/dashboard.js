@@ -22,12 +22,14 @@ const num = (value, digits = 3) => (value === null || value === undefined ? "–
 function RoundTable({ rows }) {
   return html`<table class="list numbers rounds-table">
     <thead><tr><th>Round</th><th>Status</th><th>Candidates</th><th>Pending</th>
-      <th>Accepted</th><th>Edited</th><th>Rejected</th><th>Acceptance</th><th>Mean score</th>
+      <th>Accepted</th><th>Edited</th><th>Rejected</th>
+      <th title="Replaced before a decision: by a later round's candidate, a new label of the image, or the round's cancellation">Superseded</th>
+      <th title="Accepted as they were, among the decided (accepted, edited, rejected)">Acceptance</th><th>Mean score</th>
       <th>Mean edit Dice</th><th>Labeled at start</th><th>Train images</th><th>Val Dice</th>
       <th>Perturbation</th></tr></thead>
     <tbody>${rows.map((r) => html`<tr key=${r.number} data-round=${r.number}>
       <td>${r.number}</td><td>${r.status}</td><td>${r.candidates}</td><td>${r.pending}</td>
-      <td>${r.accepted}</td><td>${r.edited}</td><td>${r.rejected}</td>
+      <td>${r.accepted}</td><td>${r.edited}</td><td>${r.rejected}</td><td>${r.superseded}</td>
       <td>${percent(r.acceptance)}</td><td>${num(r.meanScore)}</td><td>${num(r.meanEditDice)}</td>
       <td>${r.labeledAtStart ?? "–"}</td><td>${r.trainImages ?? "–"}</td><td>${num(r.valDice)}</td>
       <td>${r.perturbation ?? "–"}</td>
