@@ -167,3 +167,31 @@ def test_source_filter_and_bad_parameters(client: TestClient, labelled: Labelled
 )
 def test_manifest_text_never_starts_a_spreadsheet_formula(text: str, safe: str) -> None:
     assert spreadsheet_safe(text) == safe
+
+
+def test_masks_with_their_images_import_into_another_project(
+    client: TestClient, labelled: Labelled
+) -> None:
+    """The round trip a user moving a data set between servers or projects makes."""
+    response = _export(client, labelled.project_id, format="masks", include_images="true")
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    images = sorted(n for n in archive.namelist() if n.startswith("images/"))
+    masks = sorted(n for n in archive.namelist() if n.startswith("masks/"))
+    stems = [n.split("/", 1)[1].rsplit(".", 1)[0] for n in images]
+    assert stems == [n.removeprefix("masks/").removesuffix(".png") for n in masks]
+    assert all(name.endswith(".jpg") for name in images)  # Kvasir-SEG's own extension
+    other = int(create_project(client, name="copy", class_names=["polyp"])["id"])  # type: ignore[call-overload]
+    imported = client.post(
+        f"/api/v1/projects/{other}/import", files={"file": ("labels.zip", response.content)}
+    )
+    assert imported.status_code == 200, imported.text
+    counts = imported.json()
+    assert (counts["images_created"], counts["labels_created"]) == (4, 4)
+    exported_again = zipfile.ZipFile(io.BytesIO(_export(client, other, format="masks").content))
+    for name in masks:
+        assert exported_again.read(name) == archive.read(name), name
+    # without the images (the default) the zip holds masks and the manifest only
+    plain = zipfile.ZipFile(
+        io.BytesIO(_export(client, labelled.project_id, format="masks").content)
+    )
+    assert not any(n.startswith("images/") for n in plain.namelist())

@@ -81,9 +81,22 @@ def mask_stem(image: Image, taken: set[str]) -> str:
     return stem
 
 
-def write_masks_zip(*, rows: Iterable[ExportRow], storage: Storage, out: IO[bytes]) -> int:
+# The extension an image without one in its original name gets in an export.
+FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "dicom": ".dcm"}
+
+
+def image_entry(image: Image, stem: str) -> str:
+    """``images/<stem>.<ext>``: the original extension, else the format's."""
+    suffix = PurePosixPath(image.original_filename.replace("\\", "/")).suffix.lower()
+    return f"images/{stem}{suffix or FORMAT_SUFFIXES.get(image.format, '')}"
+
+
+def write_masks_zip(
+    *, rows: Iterable[ExportRow], storage: Storage, out: IO[bytes], include_images: bool = False
+) -> int:
     """``masks/<stem>.png`` (the stored PNG of class indices) for each row, and
-    ``manifest.csv``; returns the number of masks."""
+    ``manifest.csv``; with ``include_images`` also ``images/<stem>.<ext>`` (the uploaded
+    file as it was), the layout an import reads. Returns the number of masks."""
     taken: set[str] = set()
     count = 0
     with (
@@ -94,9 +107,13 @@ def write_masks_zip(*, rows: Iterable[ExportRow], storage: Storage, out: IO[byte
         writer = csv.writer(text)
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
-            name = f"masks/{mask_stem(row.image, taken)}.png"
+            stem = mask_stem(row.image, taken)
+            name = f"masks/{stem}.png"
             # PNGs are compressed already: stored as they are.
             archive.writestr(name, storage.get(row.label.mask_key), zipfile.ZIP_STORED)
+            if include_images:  # JPEG and PNG are compressed too; DICOM and TIFF seldom
+                image = storage.get(row.image.storage_key)
+                archive.writestr(image_entry(row.image, stem), image)
             writer.writerow(_manifest_row(row, name))
             count += 1
         text.flush()

@@ -29,6 +29,7 @@ from app.services.labels import add_label, current_label, is_current_mask
 from app.storage import Storage
 
 FOLDERS = ("images", "masks")
+EXPORT_MANIFEST = "manifest.csv"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def pair_entries(names: list[str]) -> list[ImportPair]:
     stem used twice in one folder, or a mask without its image."""
     files = [name for name in names if not is_litter(name)]
     prefix = _enclosing_folder(files)
+    # an export's own manifest: an exported zip with its images imports as it is
+    files = [name for name in files if name != f"{prefix}{EXPORT_MANIFEST}"]
     found: dict[str, dict[str, str]] = {folder: {} for folder in FOLDERS}
     for name in files:
         parts = name.removeprefix(prefix).split("/")

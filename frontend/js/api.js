@@ -106,8 +106,10 @@ export const api = {
     send("PUT", `${project(id)}/members/${encodeURIComponent(username)}`, { json: { role } }),
   removeMember: (id, username) =>
     send("DELETE", `${project(id)}/members/${encodeURIComponent(username)}`),
-  exportLabels: (id, format, source) =>
-    send("GET", `${project(id)}/export` + query({ format, source }), { raw: true }),
+  exportLabels: (id, format, source, includeImages = false) =>
+    send("GET", `${project(id)}/export` + query({
+      format, source, include_images: includeImages ? "true" : undefined,
+    }), { raw: true }),
   status: (id) => send("GET", `${project(id)}/status`),
 
   rounds: (id) => send("GET", `${project(id)}/rounds`),

@@ -30,6 +30,13 @@ def export_labels(
     source: Annotated[
         LabelSource | None, Query(description="Only images whose current label has this source")
     ] = None,
+    include_images: Annotated[
+        bool,
+        Query(
+            description="masks only: the images too, as images/<name>.<ext> beside "
+            "masks/<name>.png, the layout an import reads"
+        ),
+    ] = False,
 ) -> FileResponse:
     """The newest label version of every labelled image, as COCO JSON (RLE segmentations) or
     as a zip of PNG masks named by the images' file names, with ``manifest.csv``."""
@@ -54,6 +61,7 @@ def export_labels(
                     ),
                     storage=storage,
                     out=binary,
+                    include_images=include_images,
                 )
     except BaseException:
         os.unlink(path)

@@ -22,12 +22,13 @@ function download(blob, filename) {
 
 export function ExportCard({ projectId }) {
   const [source, setSource] = useState("");
+  const [withImages, setWithImages] = useState(false);
   const [busy, setBusy] = useState("");
   const errors = useErrors();
   const fetchExport = async (format, suffix) => {
     setBusy(format);
     try {
-      const blob = await api.exportLabels(projectId, format, source);
+      const blob = await api.exportLabels(projectId, format, source, withImages && format === "masks");
       download(blob, `project-${projectId}-labels-${format}.${suffix}`);
     } catch (exc) {
       errors.add(exc);
@@ -44,6 +45,9 @@ export function ExportCard({ projectId }) {
       <option value="machine">accepted machine labels only</option>
       <option value="edited">edited machine labels only</option>
     </select></label>
+    <label class="option"><input type="checkbox" name="export-images" checked=${withImages}
+      onChange=${(e) => setWithImages(e.target.checked)} /> PNG masks with their images
+      (a zip another project or server imports as it is)</label>
     <div class="row">${FORMATS.map(([format, label, suffix]) => html`<button key=${format}
         data-export=${format} disabled=${Boolean(busy)} onClick=${() => fetchExport(format, suffix)}>
       ${busy === format ? "Preparing…" : label}</button>`)}</div>
