@@ -105,3 +105,17 @@ def test_who_may_undo_and_what_cannot_be(client: TestClient, runtime: Runtime) -
     late = client.post(f"{second}/undo")
     assert late.status_code == 409 and "label is now version 2" in late.text
     assert state_snapshot(runtime) == before
+
+
+def test_a_retried_upload_after_an_undo_adds_nothing(client: TestClient, runtime: Runtime) -> None:
+    """Version numbers skip a retracted version; a retry is still told from a stale upload."""
+    project_id, image_ids, candidate_ids, masks = _reviewed(client, runtime)
+    base = f"/api/v1/projects/{project_id}"
+    assert client.post(f"{base}/candidates/{candidate_ids[0]}/accept").status_code == 200
+    assert client.post(f"{base}/candidates/{candidate_ids[0]}/undo").status_code == 200
+    labels = f"{base}/images/{image_ids[0]}/labels"
+    form = {"expected_version": "0"}  # no label was current when it was made
+    first = client.post(labels, files={"file": ("m.png", png_bytes(masks[0]))}, data=form)
+    assert first.status_code == 201 and first.json()["version"] == 2
+    again = client.post(labels, files={"file": ("m.png", png_bytes(masks[0]))}, data=form)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]

@@ -81,7 +81,9 @@ def repeated_label(
         return None
     if expected_version is None or expected_version == current.version:
         return current
-    retry = current.author_id == author.id and expected_version == current.version - 1
+    parent = session.get(Label, current.parent_id) if current.parent_id else None
+    made_on = parent.version if parent else 0  # the version its author saw
+    retry = current.author_id == author.id and expected_version == made_on
     return current if retry else None
 
 
