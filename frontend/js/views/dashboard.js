@@ -20,7 +20,8 @@ const num = (value, digits = 3) => (value === null || value === undefined ? "–
   : Number(value).toFixed(digits));
 
 function RoundTable({ rows }) {
-  return html`<table class="list numbers rounds-table">
+  // a wide table scrolls inside its box instead of widening the page
+  return html`<div class="table-scroll"><table class="list numbers rounds-table">
     <thead><tr><th>Round</th><th>Status</th><th>Candidates</th><th>Pending</th>
       <th>Accepted</th><th>Edited</th><th>Rejected</th>
       <th title="Replaced before a decision: by a later round's candidate, a new label of the image, or the round's cancellation">Superseded</th>
@@ -34,7 +35,7 @@ function RoundTable({ rows }) {
       <td>${r.labeledAtStart ?? "–"}</td><td>${r.trainImages ?? "–"}</td><td>${num(r.valDice)}</td>
       <td>${r.perturbation ?? "–"}</td>
     </tr>`)}</tbody>
-  </table>`;
+  </table></div>`;
 }
 
 function BandTable({ bars, bands }) {
