@@ -119,3 +119,53 @@ def test_a_retried_upload_after_an_undo_adds_nothing(client: TestClient, runtime
     assert first.status_code == 201 and first.json()["version"] == 2
     again = client.post(labels, files={"file": ("m.png", png_bytes(masks[0]))}, data=form)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+
+
+def test_an_undone_rejection_does_not_reopen_a_labelled_image(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project_id, image_ids, candidate_ids, masks = _reviewed(client, runtime)
+    base = f"/api/v1/projects/{project_id}"
+    first = f"{base}/candidates/{candidate_ids[0]}"
+    assert client.post(f"{first}/reject", json={"reason": "wrong"}).status_code == 200
+    labels = f"{base}/images/{image_ids[0]}/labels"
+    assert client.post(labels, files={"file": ("h.png", png_bytes(masks[0]))}).status_code == 201
+    before = state_snapshot(runtime)
+    refused = client.post(f"{first}/undo")
+    assert refused.status_code == 409 and "has label version 1 since" in refused.text
+    assert state_snapshot(runtime) == before
+    assert client.get(f"{first}").json()["status"] == "rejected"
+
+
+def test_only_the_images_newest_candidate_is_undone(client: TestClient, runtime: Runtime) -> None:
+    """An older round's rejection stays: undoing it would give the image two candidates."""
+    project_id, image_ids, candidate_ids, masks = _reviewed(client, runtime)
+    base = f"/api/v1/projects/{project_id}"
+    assert client.post(
+        f"{base}/candidates/{candidate_ids[0]}/reject", json={"reason": "x"}
+    ).is_success
+    newer = make_round_with_candidates(runtime, project_id, image_ids[:1], [0.7], masks[:1], 2)
+    refused = client.post(f"{base}/candidates/{candidate_ids[0]}/undo")
+    assert refused.status_code == 409
+    assert f"has a newer candidate ({newer.candidate_ids[0]})" in refused.text
+    queue = client.get(f"{base}/review-queue").json()["data"]
+    assert [c["image_id"] for c in queue].count(image_ids[0]) == 1
+
+
+def test_a_human_upload_of_an_edited_label_confirms_it(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """A human's copy of a review decision's label outlives an undo of that decision."""
+    project_id, image_ids, candidate_ids, masks = _reviewed(client, runtime)
+    base = f"/api/v1/projects/{project_id}"
+    edited = (1 - masks[0]).astype(np.uint8)
+    edit = client.post(
+        f"{base}/candidates/{candidate_ids[0]}/edit", files={"file": ("e.png", png_bytes(edited))}
+    )
+    assert edit.status_code == 200
+    labels = f"{base}/images/{image_ids[0]}/labels"
+    confirmed = client.post(labels, files={"file": ("e.png", png_bytes(edited))})
+    assert confirmed.status_code == 201 and confirmed.json()["source"] == "human"
+    # and the decision can no longer be undone from under the human version
+    assert client.post(f"{base}/candidates/{candidate_ids[0]}/undo").status_code == 409
+    assert client.get(f"{labels}/current").json()["version"] == 2

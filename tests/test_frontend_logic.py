@@ -399,3 +399,24 @@ def test_the_new_project_form_sends_knowledge_for_every_class(page: Any) -> None
         "name at least one class, e.g. polyp",
         'the largest area must be a number; got "lots"',
     ]
+
+
+def test_undo_takes_back_the_decision_made_last_an_edit_included(page: Any) -> None:
+    last = run(
+        page,
+        "queue.js",
+        """
+        const q = new m.ReviewQueue(1, {}, () => {}, {width: 100, height: 100});
+        q.advance = async () => {};  // no server here: staying put is enough
+        const [a, b, c] = [{id: 1, decision: null}, {id: 2, decision: null},
+                           {id: 3, decision: null}];
+        q.items = [a, b, c];
+        q.decide(a, 'accepted', () => Promise.resolve(), () => {});
+        b.decision = 'edited';  // what a saved edit does
+        q.remember(b);
+        const afterEdit = q.lastDecided().id;
+        b.decision = null;  // the edit undone: the accept before it is next
+        return [afterEdit, q.lastDecided().id];
+        """,
+    )
+    assert last == [2, 1]

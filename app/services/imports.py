@@ -155,8 +155,12 @@ def store_pairs(
             counts.without_mask += 1
             continue
         mask = _mask(archive, pair.mask, upload, project, limits.max_bytes)
-        if is_current_mask(current=current_label(session=session, image=image), mask=mask):
-            counts.labels_unchanged += 1  # importing the same set again adds no versions
+        current = current_label(session=session, image=image)
+        # importing the same set again adds no versions; over a review decision's label, the
+        # same mask is a human confirmation that outlives an undo of the decision
+        human = current is not None and current.source is LabelSource.HUMAN
+        if human and is_current_mask(current=current, mask=mask):
+            counts.labels_unchanged += 1
             continue
         add_label(
             session=session,

@@ -72,10 +72,10 @@ def repeated_label(
     author's retry of the upload that made it (a client that lost the 201 and sends the same
     request again). None when the upload is a new version.
 
-    A machine label is never repeated: a human upload of the same mask confirms it, which
-    is a version of its own."""
+    A machine or edited label is never repeated: a human upload of the same mask confirms
+    it, a version of its own (which also outlives an undo of the review decision)."""
     current = current_label(session=session, image=image)
-    if current is None or current.source == LabelSource.MACHINE:
+    if current is None or current.source is not LabelSource.HUMAN:
         return None
     if not is_current_mask(current=current, mask=mask):
         return None

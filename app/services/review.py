@@ -276,16 +276,30 @@ def undo(*, session: Session, candidate: Candidate, user: User, may_undo_others:
             "or a project admin can undo it"
         )
     label = session.get(Label, candidate.label_id) if candidate.label_id else None
-    if label is not None:
-        image = session.get(Image, candidate.image_id)
-        assert image is not None  # a foreign key guarantees it
-        current = current_label(session=session, image=image)
-        if current is None or current.id != label.id:
-            newer = "none" if current is None else f"version {current.version}"
-            raise Conflict(
-                f"image {image.id}'s label is now {newer}, not the version {label.version} this "
-                "decision made: change that label instead"
-            )
+    image = session.get(Image, candidate.image_id)
+    assert image is not None  # a foreign key guarantees it
+    current = current_label(session=session, image=image)
+    if label is not None and (current is None or current.id != label.id):
+        newer = "none" if current is None else f"version {current.version}"
+        raise Conflict(
+            f"image {image.id}'s label is now {newer}, not the version {label.version} this "
+            "decision made: change that label instead"
+        )
+    if label is None and current is not None:  # a rejection, since which the image got a label
+        raise Conflict(
+            f"image {image.id} has label version {current.version} since: its candidates "
+            "are no longer for review"
+        )
+    newer_candidate = session.scalar(
+        select(Candidate.id).where(
+            Candidate.image_id == candidate.image_id, Candidate.id > candidate.id
+        )
+    )
+    if newer_candidate is not None:
+        raise Conflict(
+            f"image {image.id} has a newer candidate ({newer_candidate}): only the newest "
+            "candidate's decision can be undone"
+        )
     result = session.execute(
         update(Candidate)
         .where(Candidate.id == candidate.id, Candidate.status == previous)

@@ -122,7 +122,7 @@ export class ReviewQueue {
   decide(candidate, decision, send, onError) {
     candidate.decision = decision;
     candidate.busy = true;
-    this.decided = [...(this.decided || []).filter((c) => c !== candidate), candidate];
+    this.remember(candidate);
     send().then(
       () => { candidate.busy = false; this.onChange(); },
       (error) => {
@@ -133,6 +133,11 @@ export class ReviewQueue {
       },
     );
     return this.advance();
+  }
+
+  /** Note `candidate` as the one decided last on this page (what U undoes). */
+  remember(candidate) {
+    this.decided = [...(this.decided || []).filter((c) => c !== candidate), candidate];
   }
 
   /** The candidate decided last on this page that is still decided, or null. */

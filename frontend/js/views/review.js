@@ -99,6 +99,7 @@ export function ReviewScreen({ projectId }) {
       png = await maskPng(session);
       await api.edit(projectId, current.id, png);
       current.decision = "edited";
+      q.remember(current);
       stopEdit();
       await q.advance();
     } catch (exc) {
@@ -114,6 +115,7 @@ export function ReviewScreen({ projectId }) {
     try {
       const { body } = await api.uploadLabel(projectId, imageId, png);
       setOrphan(null);
+      errors.clear(); // the failed save's message is answered
       stopEdit();
       setNotice(`Your edit was saved as label version ${body.version} of image ${imageId}.`);
       reload();
