@@ -268,11 +268,8 @@ ROUND_ROWS: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
         _expect("reviewer"),
     ),
     ("POST", "/api/v1/projects/{project_id}/candidates/{candidate_id}/undo"): (
-        # each role undoes its own decision (those that may not decide fail at both steps)
-        lambda w, r: (
-            w.call(r, "POST", f"{_c(w)}/reject", json={"reason": "wrong organ"}),
-            w.call(r, "POST", f"{_c(w)}/undo"),
-        )[1],
+        # each role undoes its own accept (those that may not decide fail at both steps)
+        lambda w, r: (w.call(r, "POST", f"{_c(w)}/accept"), w.call(r, "POST", f"{_c(w)}/undo"))[1],
         _expect("reviewer"),
     ),
     ("POST", "/api/v1/projects/{project_id}/candidates/{candidate_id}/edit"): (
