@@ -130,26 +130,23 @@ def add_label(
             session.add(label)
     except IntegrityError as exc:
         raise Conflict(f"image {image.id} got a new label version meanwhile; retry") from exc
+    others = [Candidate.image_id == image.id]
+    if candidate_id is not None:
+        others.append(Candidate.id != candidate_id)
     supersede_pending(
-        session=session,
-        image_id=image.id,
-        keep=candidate_id,
+        session,
+        *others,
         reason=f"image {image.id} got label version {label.version} ({source.value}, "
         f"by {label.author})",
     )
     return label
 
 
-def supersede_pending(
-    *, session: Session, image_id: int, reason: str, keep: int | None = None
-) -> None:
-    """Mark the image's pending candidates (but ``keep``) superseded, saying why."""
-    where = [Candidate.image_id == image_id, Candidate.status == CandidateStatus.PENDING]
-    if keep is not None:
-        where.append(Candidate.id != keep)
+def supersede_pending(session: Session, *which: ColumnElement[bool], reason: str) -> None:
+    """Mark the pending candidates ``which`` selects superseded, saying why."""
     session.execute(
         update(Candidate)
-        .where(*where)
+        .where(Candidate.status == CandidateStatus.PENDING, *which)
         .values(status=CandidateStatus.SUPERSEDED, decided_at=utcnow(), reason=reason)
         .execution_options(synchronize_session=False)
     )

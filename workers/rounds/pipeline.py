@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.db import session_scope
 from app.models import Candidate, CandidateStatus, Job, Label, Project, Round, RoundStatus, utcnow
 from app.runtime import Runtime
-from app.services.labels import LIVE
+from app.services.labels import LIVE, supersede_pending
 from app.services.model_settings import round_model_settings
 from app.services.review import accept_above
 from samdsk.model import ModelConfig
@@ -124,20 +124,12 @@ def _rank(
         assert ranking is not None
         round_number = ranking.number
         # Earlier rounds' undecided candidates for the same images are replaced by these.
-        session.execute(
-            update(Candidate)
-            .where(
-                Candidate.project_id == project.id,
-                Candidate.round_id != round_id,
-                Candidate.status == CandidateStatus.PENDING,
-                Candidate.image_id.in_([c.image_id for c in candidates]),
-            )
-            .values(
-                status=CandidateStatus.SUPERSEDED,
-                decided_at=utcnow(),
-                reason=f"round {round_number} made a newer candidate for the image",
-            )
-            .execution_options(synchronize_session=False)
+        supersede_pending(
+            session,
+            Candidate.project_id == project.id,
+            Candidate.round_id != round_id,
+            Candidate.image_id.in_([c.image_id for c in candidates]),
+            reason=f"round {round_number} made a newer candidate for the image",
         )
         # An image labelled while the round ran has its label: no candidate to review.
         labelled = set(
@@ -190,15 +182,10 @@ def _close(
         discard_snapshots(runtime, round_.project_id, round_.number)
         if status is not RoundStatus.SUCCEEDED:
             # what it made is unranked and incomplete: not for review, ever
-            session.execute(
-                update(Candidate)
-                .where(Candidate.round_id == round_id, Candidate.status == PENDING)
-                .values(
-                    status=CandidateStatus.SUPERSEDED,
-                    decided_at=utcnow(),
-                    reason=f"round {round_.number} was {status.value}",
-                )
-                .execution_options(synchronize_session=False)
+            supersede_pending(
+                session,
+                Candidate.round_id == round_id,
+                reason=f"round {round_.number} was {status.value}",
             )
         round_.status = status
         round_.stage = status.value
