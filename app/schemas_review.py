@@ -68,6 +68,9 @@ class RoundPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    attempt_started_at: datetime | None = Field(
+        None, description="When the current attempt began (a round resumes after a stop)"
+    )
 
 
 class CandidatePublic(BaseModel):

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from app.cli import STOP_SECONDS
 from app.db import session_scope
 from app.main import create_app
-from app.models import Job, JobStatus, ModelVersion, Project, utcnow
+from app.models import Job, JobStatus, ModelVersion, Project, Round, utcnow
 from app.runtime import Runtime, build_runtime
 from app.services.jobs import create_job, jobs_to_dispatch
 from app.settings import Settings
@@ -214,10 +214,13 @@ def test_a_round_stopped_mid_training_goes_on_from_its_snapshot(
     snapshots = runtime.storage.list_keys(snapshot_prefix(project_id, 1))
     assert snapshots == [f"{snapshot_prefix(project_id, 1)}same.pt"]
     assert TrainingState.from_bytes(runtime.storage.get(snapshots[0])).step == 4
+    first_seconds = _train_stage(runtime, round_id)["seconds"]
 
     runner._stopping = threading.Event()  # the next worker process
     assert run_job(runtime, job_id, handler) is JobStatus.SUCCEEDED
-    assert trackers[1].seen == [0.0, 5 / 6, 1.0, 1.0]  # begin, steps 5 and 6, end
+    # begin goes on from the first attempt's last report (step 3), then steps 5 and 6, end
+    assert trackers[1].seen == [3 / 6, 5 / 6, 1.0, 1.0]
+    assert _train_stage(runtime, round_id)["seconds"] >= first_seconds  # both attempts count
     assert runtime.storage.list_keys(snapshot_prefix(project_id, 1)) == []
     train, val = load_training_samples(runtime, project, config)
     whole = train_model(train, config, val=val).model.state_dict()
@@ -231,6 +234,13 @@ def test_a_round_stopped_mid_training_goes_on_from_its_snapshot(
     registered, _ = load_checkpoint(path)
     for name, weights in registered.state_dict().items():
         assert torch.equal(weights, whole[name]), name
+
+
+def _train_stage(runtime: Runtime, round_id: int) -> dict[str, float]:
+    with runtime.session_factory() as session:
+        round_ = session.get(Round, round_id)
+        assert round_ is not None
+        return dict(round_.stages["train"])
 
 
 # A round that trains for far longer than the test waits.

@@ -114,6 +114,10 @@ class Round(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # When the current attempt began and the progress it began at: a round handed back by a
+    # stopping worker goes on later, and its ETA must not count the time nobody worked on it.
+    attempt_started_at: Mapped[datetime | None]
+    attempt_progress: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Label(Base):

@@ -123,13 +123,20 @@ def request_cancel(*, session: Session, round_: Round) -> Round:
 
 
 def eta_seconds(round_: Round) -> float | None:
-    """Remaining seconds, extrapolated from the time spent so far and the progress made."""
-    if round_.status is not RoundStatus.RUNNING or round_.started_at is None:
+    """Remaining seconds, extrapolated from the current attempt's pace: the progress made since
+    it began over the time it has run. A resumed round's earlier attempts and the time between
+    them (a stopped service) do not count."""
+    if round_.status is not RoundStatus.RUNNING:
         return None
-    if round_.progress <= 0.02:
+    began = round_.attempt_started_at or round_.started_at
+    if began is None:
         return None
-    elapsed = (utcnow() - round_.started_at).total_seconds()
-    return max(elapsed * (1.0 - round_.progress) / round_.progress, 0.0)
+    start_progress = round_.attempt_progress if round_.attempt_started_at else 0.0
+    made = round_.progress - start_progress
+    if made <= 0.02:
+        return None
+    elapsed = (utcnow() - began).total_seconds()
+    return max(elapsed * (1.0 - round_.progress) / made, 0.0)
 
 
 def overall_progress(stages: dict[str, Any]) -> float:

@@ -64,6 +64,8 @@ def _begin(runtime: Runtime, round_id: int) -> tuple[Project, dict[str, Any], li
             round_.counts = {"labeled_at_start": len(current_labels(session, project))}
         round_.status = RoundStatus.RUNNING
         round_.started_at = round_.started_at or utcnow()
+        round_.attempt_started_at = utcnow()
+        round_.attempt_progress = round_.progress
         pool = unlabeled_image_ids(session, project)
         session.expunge(project)
         return project, dict(round_.settings["effective"]), pool

@@ -22,8 +22,13 @@ class RoundTracker:
         self._stage_started: dict[str, float] = {}
 
     def begin(self, stage: str) -> None:
-        self._stage_started[stage] = time.monotonic()
-        self.update(stage, 0.0, force=True)
+        """Start (or go on with) ``stage``. A resumed round's stage keeps the progress and the
+        seconds its earlier attempts recorded, so neither jumps back to zero."""
+        with session_scope(self.context.runtime.session_factory) as session:
+            round_ = session.get(Round, self.round_id)
+            earlier = dict(round_.stages.get(stage, {})) if round_ is not None else {}
+        self._stage_started[stage] = time.monotonic() - float(earlier.get("seconds", 0.0))
+        self.update(stage, float(earlier.get("progress", 0.0)), force=True)
 
     def update(self, stage: str, fraction: float, *, force: bool = False) -> None:
         """Record ``fraction`` (0..1) of ``stage``; raises JobCancelled if a cancel was asked,
