@@ -123,6 +123,13 @@ def _corrupt_image() -> Entries:
     return {**busi(0), f"images/{image.name}": image.read_bytes()[:3000]}
 
 
+def _one_image_two_masks() -> Entries:
+    """BUSI image 0 also under another name, with an empty mask there."""
+    image, _ = real_image("busi", 0)
+    empty = png_bytes(np.zeros_like(truth_mask(real_image("busi", 0)[1])))
+    return {**busi(0), "images/copy.png": image.read_bytes(), "masks/copy.png": empty}
+
+
 BAD_ZIPS: dict[str, tuple[Callable[[], Entries], int, str]] = {
     "path traversal": (
         _with({"images/../../etc/evil.png": b"x"}),
@@ -143,6 +150,7 @@ BAD_ZIPS: dict[str, tuple[Callable[[], Entries], int, str]] = {
     "mask values": (_bad_values_mask, 422, "masks/"),
     "corrupt image": (_corrupt_image, 422, "images/"),
     "no images": (lambda: {"readme/": b""}, 422, "no images/"),
+    "one image, two masks": (_one_image_two_masks, 422, "same image with different masks"),
 }
 
 

@@ -4,13 +4,19 @@ label, or another author's stale upload, still counts. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from app.models import Role
 from app.runtime import Runtime
 from tests.accounts import bearer, make_user
 from tests.review_world import make_round_with_candidates, truth_mask
 from tests.uploads import create_project, png_bytes, real_image, state_snapshot, upload
+
+SENDERS = 4
 
 
 def _labeled_image(client: TestClient) -> tuple[int, int, str, bytes]:
@@ -90,3 +96,25 @@ def test_confirming_a_machine_label_adds_a_human_version(
     assert confirmed.status_code == 201, confirmed.text
     assert (confirmed.json()["version"], confirmed.json()["source"]) == (2, "human")
     assert confirmed.json()["parent_id"] == accepted.json()["id"]
+
+
+def _send(client: TestClient, url: str, mask: bytes, _: int) -> Response:
+    return client.post(url, files={"file": ("m.png", mask)})
+
+
+def test_identical_uploads_sent_at_once_make_one_version(client: TestClient) -> None:
+    """A client that retries while its first request is still on its way: one 201, the rest
+    200 with that label, and never a 409 (no version was named)."""
+    project_id = int(create_project(client)["id"])  # type: ignore[call-overload]
+    for index in (3, 4, 5):  # a race: several tries make a pass meaningful
+        image_path, mask_path = real_image("kvasir_seg", index)
+        image_id = int(upload(client, project_id, image_path)["image"]["id"])  # type: ignore[index]
+        base = f"/api/v1/projects/{project_id}/images/{image_id}/labels"
+        mask = mask_path.read_bytes()
+
+        with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+            answers = list(pool.map(partial(_send, client, base, mask), range(SENDERS)))
+        codes = sorted(answer.status_code for answer in answers)
+        assert codes == [200] * (SENDERS - 1) + [201], [a.text for a in answers]
+        assert {answer.json()["id"] for answer in answers} == {answers[0].json()["id"]}
+        assert [v["version"] for v in client.get(base).json()] == [1]

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.models import Project, Role
+from app.models import Candidate, Project, Role
 from app.runtime import Runtime
+from app.services.labels import supersede_pending
 from tests.accounts import bearer, make_user
 from tests.review_world import make_round_with_candidates, truth_mask
 from tests.uploads import create_project, png_bytes, real_image, state_snapshot, upload
@@ -150,6 +151,26 @@ def test_only_the_images_newest_candidate_is_undone(client: TestClient, runtime:
     assert f"has a newer candidate ({newer.candidate_ids[0]})" in refused.text
     queue = client.get(f"{base}/review-queue").json()["data"]
     assert [c["image_id"] for c in queue].count(image_ids[0]) == 1
+
+
+def test_a_newer_candidate_superseded_by_the_decision_does_not_block_its_undo(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Accepted while the next round ran: that round's candidate for the image was superseded
+    by the accept's label, is never reviewed, and leaves the accept undoable."""
+    project_id, image_ids, candidate_ids, masks = _reviewed(client, runtime)
+    base = f"/api/v1/projects/{project_id}"
+    assert client.post(f"{base}/candidates/{candidate_ids[0]}/accept").is_success
+    newer = make_round_with_candidates(runtime, project_id, image_ids[:1], [0.7], masks[:1], 2)
+    with runtime.session_factory() as session:  # as the round's ranking does
+        supersede_pending(
+            session, Candidate.id == newer.candidate_ids[0], reason="labelled during the round"
+        )
+        session.commit()
+    undone = client.post(f"{base}/candidates/{candidate_ids[0]}/undo")
+    assert undone.status_code == 200, undone.text
+    queue = client.get(f"{base}/review-queue").json()["data"]
+    assert [c["id"] for c in queue if c["image_id"] == image_ids[0]] == [candidate_ids[0]]
 
 
 def test_a_human_upload_of_an_edited_label_confirms_it(

@@ -10,6 +10,7 @@ instead of holding a whole data set's pixels in memory.
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,11 +118,24 @@ def _mask(
 def check_pairs(
     *, archive: zipfile.ZipFile, pairs: list[ImportPair], project: Project, limits: UploadLimits
 ) -> None:
-    """Decode every image and mask; raises on the first bad one, having stored nothing."""
+    """Decode every image and mask; raises on the first bad one, having stored nothing.
+
+    One image under two names is refused when its masks differ: stored in turn, the later
+    mask would silently replace the earlier as the image's label."""
+    # image content hash -> (entry, its mask's digest): digests, not a data set's pixels
+    masked: dict[str, tuple[str, str]] = {}
     for pair in pairs:
         upload = _image(archive, pair.image, limits)
-        if pair.mask is not None:
-            _mask(archive, pair.mask, upload, project, limits.max_bytes)
+        if pair.mask is None:
+            continue
+        mask = _mask(archive, pair.mask, upload, project, limits.max_bytes)
+        digest = hashlib.sha256(mask.tobytes()).hexdigest()  # same image: same shape
+        seen = masked.setdefault(upload.content_hash, (pair.image, digest))
+        if seen[1] != digest:
+            raise InvalidInput(
+                f"{seen[0]} and {pair.image} are the same image with different masks; "
+                "keep one of them"
+            )
 
 
 def store_pairs(

@@ -59,6 +59,22 @@ def is_current_mask(*, current: Label | None, mask: np.ndarray) -> bool:
     return current is not None and current.mask_key == content_key(mask_to_png(mask), ".png")
 
 
+def lock_labels(*, session: Session, image: Image) -> None:
+    """Hold the image's labels until this transaction ends, so that what it reads of them
+    (the current version, whether a mask repeats it) is still true when it writes.
+
+    A no-op update of the image row does this on both databases: PostgreSQL locks the row
+    until commit, and SQLite's writer lock is taken before the reads that follow, which
+    therefore see every committed version. Without it, two identical uploads sent at once
+    would both find no repeat and make two versions."""
+    session.execute(
+        update(Image)
+        .where(Image.id == image.id)
+        .values(id=Image.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def repeated_label(
     *,
     session: Session,
@@ -103,6 +119,7 @@ def add_label(
     turns a concurrent change into a 409 instead of a silent overwrite. The image's other
     pending candidates are superseded: they were made without this label, and accepting one
     later would put a machine mask over it."""
+    lock_labels(session=session, image=image)
     parent = current_label(session=session, image=image)
     seen = parent.version if parent else 0
     if expected_version is not None and expected_version != seen:

@@ -290,9 +290,13 @@ def undo(*, session: Session, candidate: Candidate, user: User, may_undo_others:
             f"image {image.id} has label version {current.version} since: its candidates "
             "are no longer for review"
         )
+    # A superseded newer candidate (one a round made while this decision was taken) is
+    # never reviewed, so it does not stand in the way; any other would then have a rival.
     newer_candidate = session.scalar(
         select(Candidate.id).where(
-            Candidate.image_id == candidate.image_id, Candidate.id > candidate.id
+            Candidate.image_id == candidate.image_id,
+            Candidate.id > candidate.id,
+            Candidate.status != CandidateStatus.SUPERSEDED,
         )
     )
     if newer_candidate is not None:

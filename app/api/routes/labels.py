@@ -69,6 +69,7 @@ def upload_label(
     mask = service.check_mask(
         data=data, image=image, project=project, max_bytes=settings.max_upload_bytes
     )
+    service.lock_labels(session=session, image=image)  # the repeat check and the insert as one
     repeated = service.repeated_label(
         session=session, image=image, mask=mask, author=user, expected_version=expected_version
     )
