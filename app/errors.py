@@ -13,9 +13,13 @@ class AppError(Exception):
     status_code: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # Facts a client acts on without parsing the message (who decided, the label made).
+        self.details = details
         if code is not None:
             self.code = code
 

@@ -39,7 +39,7 @@ def make_round_with_candidates(
             settings={},
             metrics={},
             stages={},
-            counts={"labeled_at_start": 0},
+            counts={"labeled_at_start": 0, "candidates": len(image_ids)},
             finished_at=utcnow(),
         )
         session.add(round_)

@@ -145,11 +145,55 @@ def test_second_decision_is_conflict_and_changes_nothing(
 ) -> None:
     project_id, _, made, _ = reviewed
     url = f"/api/v1/projects/{project_id}/candidates/{made.candidate_ids[0]}"
-    assert client.post(f"{url}/accept").status_code == 200
+    label = client.post(f"{url}/accept").json()
     before = state_snapshot(runtime)
     again = client.post(f"{url}/reject", json={"reason": "too late"})
     assert again.status_code == 409 and "already decided" in again.json()["error"]["message"]
-    assert client.post(f"{url}/accept").status_code == 409
+    assert again.json()["error"]["details"] == {
+        "candidate_id": made.candidate_ids[0],
+        "status": "accepted",
+        "decided_by": "root",
+        "label_id": label["id"],
+    }
+    _, other = make_user(runtime, "rev", roles={project_id: Role.REVIEWER})
+    theirs = client.post(f"{url}/accept", headers=bearer(other))
+    assert theirs.status_code == 409 and theirs.json()["error"]["details"]["decided_by"] == "root"
+    assert state_snapshot(runtime) == before
+
+
+def test_a_decision_sent_again_by_its_reviewer_answers_what_it_made(
+    client: TestClient, runtime: Runtime, reviewed: Reviewed
+) -> None:
+    """A retry whose answer was lost: 200 with the label (accept, edit) or the candidate
+    (reject), and nothing added; a different edit is still a conflict."""
+    project_id, _, made, masks = reviewed
+    base = f"/api/v1/projects/{project_id}/candidates"
+    accepted = client.post(f"{base}/{made.candidate_ids[0]}/accept")
+    edit = masks[1].copy()
+    edit[:10, :10] = 1
+    edited = client.post(
+        f"{base}/{made.candidate_ids[1]}/edit", files={"file": ("e.png", png_bytes(edit))}
+    )
+    rejected = client.post(f"{base}/{made.candidate_ids[2]}/reject", json={"reason": "stalk"})
+    assert [accepted.status_code, edited.status_code, rejected.status_code] == [200, 200, 200]
+    before = state_snapshot(runtime)
+    assert client.post(f"{base}/{made.candidate_ids[0]}/accept").json() == accepted.json()
+    again = client.post(
+        f"{base}/{made.candidate_ids[1]}/edit", files={"file": ("e.png", png_bytes(edit))}
+    )
+    assert again.status_code == 200 and again.json() == edited.json()
+    twice = client.post(f"{base}/{made.candidate_ids[2]}/reject", json={"reason": "other"})
+    assert twice.status_code == 200 and twice.json()["reason"] == "stalk"
+    assert state_snapshot(runtime) == before
+    edit[:20, :20] = 1
+    changed = client.post(
+        f"{base}/{made.candidate_ids[1]}/edit", files={"file": ("e.png", png_bytes(edit))}
+    )
+    assert changed.status_code == 409
+    assert (
+        client.post(f"{base}/{made.candidate_ids[0]}/reject", json={"reason": "x"}).status_code
+        == 409
+    )
     assert state_snapshot(runtime) == before
 
 

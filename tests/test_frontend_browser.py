@@ -15,7 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from app.db import session_scope
+from app.models import Round, RoundStatus, utcnow
 from app.runtime import build_runtime
 from tests.browser import chromium, require_chromium, screenshot_path
 from tests.live_server import ADMIN_PASSWORD, LiveServer
@@ -219,7 +222,11 @@ def review_with_the_keyboard(
     )
 
     # Someone else decides the candidate on screen: the page says so, in the API's words.
-    assert api.post(f"/projects/{project_id}/candidates/{fourth}/accept").status_code == 200
+    assert api.post("/users", json={"username": "rosa", "password": "rosa reviews"}).is_success
+    assert api.put(f"/projects/{project_id}/members/rosa", json={"role": "reviewer"}).is_success
+    rosa = {"Authorization": f"Bearer {server.token('rosa', 'rosa reviews')}"}
+    accepted = api.post(f"/projects/{project_id}/candidates/{fourth}/accept", headers=rosa)
+    assert accepted.status_code == 200, accepted.text
     page.keyboard.press("a")
     page.wait_for_selector(f".errors .error:has-text('Candidate {fourth}')")
     assert "already decided" in page.inner_text(".errors")
@@ -634,3 +641,64 @@ def test_a_project_made_in_the_browser_with_its_members_and_exports(
         page.click("button[data-export=masks]")
     assert Path(masks.value.path()).read_bytes()[:2] == b"PK"  # a zip
     page.close()
+
+
+def test_a_round_finishing_during_review_is_offered_and_fills_a_dry_queue(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "rounds while reviewing")
+    image_ids, masks = [], []
+    for index in range(3):
+        image, mask = real_image("kvasir_seg", FIRST_IMAGE + index)
+        stored = api.post(
+            f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
+        )
+        image_ids.append(int(stored.json()["image"]["id"]))
+        masks.append(truth_mask(mask))
+    runtime = build_runtime(server.settings)
+    try:
+        first = make_round_with_candidates(runtime, project_id, image_ids[:1], [0.9], masks[:1])
+        page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+        page.goto(f"{server.base}/#/projects/{project_id}/review")
+        shown = f"dl.candidate[data-candidate='{first.candidate_ids[0]}']"
+        page.wait_for_selector(shown)
+        page.wait_for_selector("select[name=round] option[value='1']", state="attached")
+
+        # finished while a candidate is on screen: offered, nothing moves under the reviewer
+        second = make_round_with_candidates(
+            runtime, project_id, image_ids[1:2], [0.8], masks[1:2], number=2
+        )
+        page.wait_for_selector(".new-round:has-text('Round 2 finished with 1 new candidate.')")
+        assert page.locator(shown).count() == 1 and page.inner_text(".pending-count") == "1"
+        page.click(".new-round button:has-text('Load them')")
+        page.wait_for_function("document.querySelector('.pending-count').textContent === '2'")
+        assert page.locator(".new-round").count() == 0
+        assert page.locator("select[name=round] option[value='2']").count() == 1
+
+        # a round at work is shown as such
+        with session_scope(runtime.session_factory) as session:
+            session.add(
+                Round(project_id=project_id, number=3, status=RoundStatus.RUNNING,
+                      settings={}, metrics={}, stages={}, counts={}, stage="train", progress=0.4)
+            )  # fmt: skip
+        page.wait_for_selector(".round-active:has-text('Round 3 running: train 40%')")
+
+        # the queue ran dry: the next finished round's candidates come in by themselves
+        page.keyboard.press("a")
+        page.wait_for_selector(f"dl.candidate[data-candidate='{second.candidate_ids[0]}']")
+        page.keyboard.press("a")
+        page.wait_for_selector(".queue-end")
+        with session_scope(runtime.session_factory) as session:
+            running = session.scalars(
+                select(Round).where(Round.project_id == project_id, Round.number == 3)
+            ).one()
+            running.status, running.finished_at = RoundStatus.CANCELLED, utcnow()
+        fourth = make_round_with_candidates(
+            runtime, project_id, image_ids[2:], [0.7], masks[2:], number=4
+        )
+        page.wait_for_selector(f"dl.candidate[data-candidate='{fourth.candidate_ids[0]}']")
+        assert page.locator(".new-round").count() == 0
+        assert page.locator(".round-active").count() == 0
+        page.close()
+    finally:
+        runtime.close()

@@ -33,7 +33,8 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    response = _error(exc.status_code, exc.code, exc.message)
+    extra = {"details": exc.details} if exc.details is not None else {}
+    response = _error(exc.status_code, exc.code, exc.message, **extra)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, TooManyRequests):

@@ -33,7 +33,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services.labels import add_label, current_label
+from app.services.labels import add_label, current_label, is_current_mask
 from app.storage import Storage
 
 Columns = TypeVarTuple("Columns")
@@ -165,11 +165,20 @@ def _claim_decision(
     )
     if getattr(result, "rowcount", 0) != 1:
         session.refresh(candidate)
+        facts: dict[str, object] = {
+            "candidate_id": candidate.id,
+            "status": candidate.status.value,
+            "decided_by": candidate.decided_by,
+            "label_id": candidate.label_id,
+        }
         if candidate.status is CandidateStatus.SUPERSEDED:
-            raise Conflict(f"candidate {candidate.id} was superseded: {candidate.reason}")
+            raise Conflict(
+                f"candidate {candidate.id} was superseded: {candidate.reason}", details=facts
+            )
         raise Conflict(
             f"candidate {candidate.id} was already decided ({candidate.status.value} by "
-            f"{candidate.decided_by})"
+            f"{candidate.decided_by})",
+            details=facts,
         )
     session.refresh(candidate)
 
@@ -224,6 +233,32 @@ def _decide_with_label(
     )
     candidate.label_id = label.id
     return label
+
+
+def repeated_decision(
+    *,
+    session: Session,
+    candidate: Candidate,
+    user: User,
+    status: CandidateStatus,
+    mask: np.ndarray | None = None,
+) -> Candidate | None:
+    """The candidate when ``user`` sends a decision they already made and that still stands
+    (for an accept or edit: its label is still the image's, and an edit's mask is the same): a
+    client that lost the answer and retries gets it again (200) instead of a 409 about its
+    own decision. None when the request is a decision to make."""
+    if candidate.status is not status or candidate.decided_by_id != user.id:
+        return None
+    if candidate.label_id is None:
+        return candidate if status is CandidateStatus.REJECTED else None
+    image = session.get(Image, candidate.image_id)
+    assert image is not None  # a foreign key guarantees it
+    current = current_label(session=session, image=image)
+    if current is None or current.id != candidate.label_id:
+        return None
+    if mask is not None and not is_current_mask(current=current, mask=mask):
+        return None
+    return candidate
 
 
 def accept(

@@ -19,7 +19,7 @@ from app.api.params import IdPath
 from app.api.uploads import read_capped
 from app.imaging import decode_image, encode_png, to_display_rgb8
 from app.imaging.overlay import render_overlay
-from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Project, Role, Round
+from app.models import MAX_DB_INT, Candidate, CandidateStatus, Image, Label, Project, Role, Round
 from app.schemas import LabelPublic, Page
 from app.schemas_review import (
     AcceptAboveRequest,
@@ -207,6 +207,12 @@ def get_candidate_overlay(
     )
 
 
+def _decided_label(session: SessionDep, candidate: Candidate) -> LabelPublic:
+    label = session.get(Label, candidate.label_id)
+    assert label is not None  # repeated_decision found it current
+    return LabelPublic.model_validate(label)
+
+
 @router.post("/candidates/{candidate_id}/accept", response_model=LabelPublic)
 def accept_candidate(
     candidate_id: IdPath,
@@ -216,8 +222,13 @@ def accept_candidate(
     storage: StorageDep,
 ) -> LabelPublic:
     """Accept the machine label as it is: a new label version (source machine). 409 if the
-    candidate was already decided."""
+    candidate was already decided, with who decided and how in ``details``; your own accept
+    sent again (a retry) answers its label."""
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
+    if service.repeated_decision(
+        session=session, candidate=candidate, user=user, status=CandidateStatus.ACCEPTED
+    ):
+        return _decided_label(session, candidate)
     label = service.accept(
         session=session, storage=storage, project=project, candidate=candidate, user=user
     )
@@ -233,8 +244,13 @@ def reject_candidate(
     user: CurrentUser,
     session: SessionDep,
 ) -> CandidatePublic:
-    """Reject with a reason; the same mask is not proposed for this image again."""
+    """Reject with a reason; the same mask is not proposed for this image again. Your own
+    rejection sent again (a retry) answers the candidate as it is, first reason kept."""
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
+    if service.repeated_decision(
+        session=session, candidate=candidate, user=user, status=CandidateStatus.REJECTED
+    ):
+        return candidate_public(candidate, _round_number(session, candidate))
     service.reject(session=session, candidate=candidate, user=user, reason=body.reason)
     _audit(session, user, project, candidate, "candidate.reject")
     return candidate_public(candidate, _round_number(session, candidate))
@@ -278,12 +294,17 @@ def edit_candidate(
     file: Annotated[UploadFile, File(description="The corrected mask, same size as the image")],
 ) -> LabelPublic:
     """Save a corrected mask as a new label version (source edited), recording its Dice
-    against the machine mask."""
+    against the machine mask. Your own edit with the same mask sent again (a retry) answers
+    its label."""
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
     image = session.get(Image, candidate.image_id)
     assert image is not None
     data = read_capped(file, settings.max_upload_bytes)
     mask = check_mask(data=data, image=image, project=project, max_bytes=settings.max_upload_bytes)
+    if service.repeated_decision(
+        session=session, candidate=candidate, user=user, status=CandidateStatus.EDITED, mask=mask
+    ):
+        return _decided_label(session, candidate)
     label = service.edit(
         session=session, storage=storage, project=project, candidate=candidate, user=user, mask=mask
     )

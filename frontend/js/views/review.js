@@ -10,7 +10,9 @@ import { actionFor, isTyping } from "../keys.js";
 import { ReviewQueue } from "../queue.js";
 import { BulkAccept } from "./bulk.js";
 import { createEditSession, EditToolbar, maskPng } from "./editor.js";
-import { CandidateFacts, Filters, QueueList, RejectForm } from "./review_parts.js";
+import {
+  CandidateFacts, Filters, QueueList, RejectForm, RoundNews, useRoundWatch,
+} from "./review_parts.js";
 import { Viewer } from "./viewer.js";
 
 const ZOOM_STEP = 1.25;
@@ -50,9 +52,16 @@ export function ReviewScreen({ projectId }) {
   };
   useEffect(() => { reload(); return () => queue.current && queue.current.close(); }, [filters]);
 
+  // A round that finishes while the page is open: its candidates are offered, and loaded at
+  // once where the queue has run dry (nothing the reviewer is looking at moves).
+  const watch = useRoundWatch(projectId, meta.data ? meta.data.rounds : null);
+  const loadNewRounds = () => { meta.reload(); reload(); };
+
   const q = queue.current;
   const current = q && q.current;
   const assets = current ? q.ready(current) : null;
+  const dry = Boolean(q && q.loaded && !current && mode === "review");
+  useEffect(() => { if (watch.finished.length && dry) loadNewRounds(); }, [watch.finished.length, dry]);
   useEffect(() => {
     if (current && !assets) {
       q.whenReady(current).then(rerender, (exc) => errors.add(
@@ -204,6 +213,7 @@ export function ReviewScreen({ projectId }) {
     <${Errors} errors=${[...(meta.error ? [meta.error] : []), ...errors.errors]}
       onDismiss=${errors.dismiss} />
     <${Notice} text=${notice} />
+    <${RoundNews} watch=${watch} canLoad=${mode === "review"} onLoad=${loadNewRounds} />
     ${orphan && html`<div class="notice orphan-edit" role="status">
       Your strokes are still here.
       <button class="primary" onClick=${saveOrphanAsLabel}>Save them as a new label of image ${orphan.imageId}</button>

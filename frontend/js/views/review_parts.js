@@ -1,9 +1,57 @@
 // The review screen's smaller pieces: filters, the reject form, the current candidate's
-// facts and the list of loaded candidates.
+// facts, the list of loaded candidates and the watch on the project's rounds.
 
 import { useEffect, useRef, useState } from "preact/hooks";
+import { api } from "../api.js";
 import { html } from "../components.js";
 import { percent, score } from "../format.js";
+
+// How often the review page asks whether a round has started or finished: often enough
+// that a reviewer hears of new candidates within seconds, seldom enough to cost nothing.
+const ROUND_POLL_MS = 5000;
+
+// The rounds that finished since ``known`` (the rounds as the queue was loaded) and the one
+// now queued or running, if any.
+export function useRoundWatch(projectId, known) {
+  const [rounds, setRounds] = useState(null);
+  useEffect(() => {
+    if (!known) return undefined;
+    let stopped = false;
+    let timer = null;
+    const poll = async () => {
+      try {
+        const latest = await api.rounds(projectId);
+        if (!stopped) setRounds(latest);
+      } catch (_) {
+        // a missed poll is simply tried again; the page's own requests report real trouble
+      }
+      if (!stopped) timer = setTimeout(poll, ROUND_POLL_MS);
+    };
+    timer = setTimeout(poll, ROUND_POLL_MS);
+    return () => { stopped = true; clearTimeout(timer); };
+  }, [projectId, known]);
+  if (!known || !rounds) return { finished: [], active: null };
+  const before = new Map(known.map((r) => [r.number, r.status]));
+  const finished = rounds.filter(
+    (r) => r.status === "succeeded" && before.get(r.number) !== "succeeded");
+  const active = rounds.find((r) => r.status === "queued" || r.status === "running") || null;
+  return { finished, active };
+}
+
+export function RoundNews({ watch, canLoad, onLoad }) {
+  const { finished, active } = watch;
+  const added = finished.reduce((sum, r) => sum + Number((r.counts || {}).candidates || 0), 0);
+  const names = finished.map((r) => r.number).join(", ");
+  return html`
+    ${finished.length > 0 && html`<div class="notice new-round" role="status">
+      Round${finished.length > 1 ? "s" : ""} ${names} finished with ${added} new
+      candidate${added === 1 ? "" : "s"}.
+      <button class="primary" onClick=${onLoad} disabled=${!canLoad}
+        title=${canLoad ? "Reload the queue" : "Save or cancel your edit first"}>Load them</button>
+    </div>`}
+    ${active && html`<p class="note round-active">${
+      `Round ${active.number} ${active.status}: ${active.stage} ${percent(active.progress)}`}</p>`}`;
+}
 
 export function Filters({ rounds, value, onApply }) {
   const [draft, setDraft] = useState(value);
