@@ -196,7 +196,7 @@ def test_password_change_ends_sessions_but_not_api_tokens(
         json={"current_password": "nope", "new_password": new},
         headers=bearer(first),
     )
-    assert wrong.status_code == 401
+    assert wrong.status_code == 403 and "WWW-Authenticate" not in wrong.headers  # still logged in
     weak = anon_client.post(
         "/api/v1/users/me/password",
         json={"current_password": PASSWORD, "new_password": "short"},
@@ -294,3 +294,23 @@ def test_create_admin_command(settings: Settings, runtime: Runtime, tmp_path: Pa
     ) as client:
         token = _login(client, "chief")
         assert client.get("/api/v1/users/me", headers=bearer(token)).json()["is_superuser"] is True
+
+
+def test_wrong_current_passwords_count_as_failed_logins(
+    anon_client: TestClient, runtime: Runtime
+) -> None:
+    """A stolen session cannot guess the password faster than the login screen allows."""
+    make_user(runtime, "dr.lee")
+    token = _login(anon_client, "dr.lee")
+    limit = runtime.settings.login_max_failures_per_account
+    guess = {"current_password": "a guess", "new_password": "a brand new passphrase"}
+    url = "/api/v1/users/me/password"
+    codes = [
+        anon_client.post(url, json=guess, headers=bearer(token)).status_code for _ in range(limit)
+    ]
+    assert codes == [403] * limit
+    right = {**guess, "current_password": PASSWORD}
+    blocked = anon_client.post(url, json=right, headers=bearer(token))
+    assert blocked.status_code == 429 and "Retry-After" in blocked.headers
+    login = {"username": "dr.lee", "password": PASSWORD}
+    assert anon_client.post("/api/v1/auth/login", json=login).status_code == 429

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from app.models import ApiToken, LoginAttempt, TokenKind, User, utcnow
 from app.security import (
     check_password_strength,
@@ -207,10 +207,20 @@ def list_tokens(*, session: Session, user: User) -> list[ApiToken]:
     )
 
 
-def change_password(*, session: Session, user: User, current: str, new: str) -> int:
-    """Set a new password and end every browser session of the user; returns how many."""
+def change_password(
+    *, session: Session, user: User, current: str, new: str, address: str, policy: LoginPolicy
+) -> int:
+    """Set a new password and end every browser session of the user; returns how many.
+
+    A wrong current password is a 403, not a 401: the caller's token is fine, and a client
+    that logs out on a 401 must not. Wrong guesses count as failed logins of the account, so
+    a stolen session cannot try passwords faster than the login screen allows."""
+    account = user.username.lower()
+    _check_rate(session, account, address, policy)
     if not verify_password(current, user.password_hash):
-        raise Unauthorized("current password is wrong")
+        session.add(LoginAttempt(username=account, address=address, succeeded=False))
+        session.commit()  # the failure must count even though the request fails
+        raise Forbidden("current password is wrong")
     problem = check_password_strength(new)
     if problem:
         raise InvalidInput(problem)

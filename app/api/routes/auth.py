@@ -10,8 +10,22 @@ from fastapi.security import HTTPAuthorizationCredentials
 from app.api.deps import BEARER, CurrentUser, SessionDep, SettingsDep
 from app.schemas_accounts import LoginPublic, LoginRequest
 from app.services.accounts import LoginPolicy, authenticate_token, login, revoke_token
+from app.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def login_policy(settings: Settings) -> LoginPolicy:
+    """How many failed password checks the login and a password change allow, and when."""
+    return LoginPolicy(
+        window_seconds=settings.login_window_seconds,
+        max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_address=settings.login_max_failures_per_address,
+    )
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @router.post("/login", response_model=LoginPublic)
@@ -19,17 +33,12 @@ def log_in(
     body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
 ) -> LoginPublic:
     """Exchange a username and password for a session token (rate-limited)."""
-    policy = LoginPolicy(
-        window_seconds=settings.login_window_seconds,
-        max_failures_per_account=settings.login_max_failures_per_account,
-        max_failures_per_address=settings.login_max_failures_per_address,
-    )
     issued = login(
         session=session,
         username=body.username,
         password=body.password,
-        address=request.client.host if request.client else "unknown",
-        policy=policy,
+        address=client_address(request),
+        policy=login_policy(settings),
         session_hours=settings.session_hours,
     )
     return LoginPublic(access_token=issued.token, expires_at=issued.row.expires_at)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from sqlalchemy import func, select
 
-from app.api.deps import CurrentUser, PaginationDep, SessionDep, SuperUser
+from app.api.deps import CurrentUser, PaginationDep, SessionDep, SettingsDep, SuperUser
+from app.api.routes.auth import client_address, login_policy
 from app.models import User
 from app.schemas import Page
 from app.schemas_accounts import PasswordChange, UserCreate, UserPublic
@@ -21,10 +22,22 @@ def get_me(user: CurrentUser) -> UserPublic:
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_my_password(body: PasswordChange, session: SessionDep, user: CurrentUser) -> None:
-    """Set a new password; every browser session of the account ends (log in again)."""
+def change_my_password(
+    body: PasswordChange,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+) -> None:
+    """Set a new password; every browser session of the account ends (log in again). A wrong
+    current password is a 403 and counts as a failed login (429 once there are too many)."""
     ended = change_password(
-        session=session, user=user, current=body.current_password, new=body.new_password
+        session=session,
+        user=user,
+        current=body.current_password,
+        new=body.new_password,
+        address=client_address(request),
+        policy=login_policy(settings),
     )
     record(
         session=session,
