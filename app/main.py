@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from app import __version__
 from app.api.errors import install_error_handlers
+from app.api.openapi import install_error_documentation
 from app.api.routes import (
     audit,
     auth,
@@ -59,11 +60,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (
-        health, auth, users, tokens, projects, members, images, labels, rounds, review,
-        predictions, exports, imports, jobs, audit,
-    ):  # fmt: skip
-        app.include_router(module.router, prefix=API_PREFIX)
+    routers = [
+        module.router
+        for module in (
+            health, auth, users, tokens, projects, members, images, labels, rounds, review,
+            predictions, exports, imports, jobs, audit,
+        )
+    ]  # fmt: skip
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
+    install_error_documentation(app, routers)
 
     install_frontend(app)  # the review page at /, its modules under /static/
 

@@ -91,7 +91,17 @@ def _store_all(
     ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ImageUploadPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImageUploadPublic,
+    responses={
+        status.HTTP_200_OK: {
+            "model": ImageUploadPublic,
+            "description": "The project holds this file already: that image",
+        }
+    },
+)
 def upload_image(
     project: ProjectAnnotator,
     session: SessionDep,
