@@ -51,6 +51,17 @@ class ClassKnowledgeSchema(BaseModel):
         return self
 
 
+AutoAcceptThreshold = Annotated[
+    float | None,
+    Field(
+        ge=0.0,
+        le=1.0,
+        description="Candidates scoring at least this are accepted without review (source "
+        "machine, decided by auto-accept); null: every candidate is reviewed.",
+    ),
+]
+
+
 class ProjectCreate(BaseModel):
     model_config = STRICT_INPUT
 
@@ -63,6 +74,7 @@ class ProjectCreate(BaseModel):
     )
     proposal_settings: dict[str, Any] = Field(default_factory=dict)
     model_settings: dict[str, Any] = Field(default_factory=dict)
+    auto_accept_threshold: AutoAcceptThreshold = None
 
     @model_validator(mode="after")
     def _known_classes(self) -> Self:
@@ -77,6 +89,24 @@ class ProjectCreate(BaseModel):
         return self
 
 
+class ProjectUpdate(BaseModel):
+    """What an admin may change once a project exists. Only the fields sent change; a class's
+    knowledge replaces that class's, the others keep theirs. Class names are fixed: labels
+    store class indices."""
+
+    model_config = STRICT_INPUT
+
+    name: ProjectName | None = None
+    description: str | None = Field(None, max_length=5000)
+    knowledge: dict[str, ClassKnowledgeSchema] | None = None
+    proposal_settings: dict[str, Any] | None = None
+    model_settings: dict[str, Any] | None = None
+    auto_accept_threshold: AutoAcceptThreshold = None
+    class_names: list[ClassName] | None = Field(
+        None, description="Only the project's own names (fixed once it exists)"
+    )
+
+
 class ProjectPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -87,6 +117,7 @@ class ProjectPublic(BaseModel):
     knowledge: dict[str, ClassKnowledgeSchema]
     proposal_settings: dict[str, Any]
     model_settings: dict[str, Any]
+    auto_accept_threshold: float | None
     created_at: datetime
     my_role: Role | None = Field(
         None,

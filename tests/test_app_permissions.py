@@ -125,6 +125,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
         lambda w, r: w.call(r, "GET", _p(w)),
         _expect("viewer"),
     ),
+    ("PATCH", "/api/v1/projects/{project_id}"): (
+        lambda w, r: w.call(r, "PATCH", _p(w), json={"description": f"changed by {r}"}),
+        _expect("admin"),
+    ),
     ("GET", "/api/v1/projects/{project_id}/members"): (
         lambda w, r: w.call(r, "GET", f"{_p(w)}/members"),
         _expect("admin"),
@@ -410,6 +414,8 @@ def test_permission(world: World, method: str, path: str, role: str) -> None:
         assert response.status_code == want, (role, response.status_code, response.text)
     if response.status_code >= 400:
         assert response.json()["error"]["message"]
+        documented = world.client.app.openapi()["paths"][path][method.lower()]["responses"]  # type: ignore[attr-defined]
+        assert str(response.status_code) in documented, (role, sorted(documented))
 
 
 def test_every_route_has_a_row_in_the_matrix(tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Membership, Project, User
-from app.schemas import ClassKnowledgeSchema, ProjectCreate
+from app.schemas import ClassKnowledgeSchema, ProjectCreate, ProjectUpdate
 from app.services.model_settings import check_client_model_settings
 from app.services.proposal_settings import check_client_proposal_settings
 from app.settings import Settings
@@ -33,6 +35,7 @@ def create_project(*, session: Session, settings: Settings, data: ProjectCreate)
         knowledge=knowledge,
         proposal_settings=dict(data.proposal_settings),
         model_settings=dict(data.model_settings),
+        auto_accept_threshold=data.auto_accept_threshold,
     )
     session.add(project)
     try:
@@ -41,6 +44,54 @@ def create_project(*, session: Session, settings: Settings, data: ProjectCreate)
         session.rollback()
         raise Conflict(f"a project named {data.name!r} already exists") from exc
     return project
+
+
+def update_project(
+    *, session: Session, settings: Settings, project: Project, data: ProjectUpdate
+) -> dict[str, dict[str, Any]]:
+    """Change what ``data`` sends; returns ``{field: {"from": old, "to": new}}`` for what
+    changed. All is checked before anything changes: settings a round could not run with
+    (422), a name in use (409), other class names or knowledge of an unknown class (422).
+    A round already running keeps the settings it started with."""
+    sent = data.model_fields_set
+    if "class_names" in sent and data.class_names != project.class_names:
+        raise InvalidInput(
+            f"class names are fixed once a project exists (labels store class indices): "
+            f"{project.class_names}"
+        )
+    if data.knowledge is not None:
+        unknown = sorted(set(data.knowledge) - set(project.class_names))
+        if unknown:
+            raise InvalidInput(f"knowledge names unknown classes: {unknown}")
+    if data.model_settings is not None:
+        check_client_model_settings(data.model_settings, class_count=len(project.class_names))
+    if data.proposal_settings is not None:
+        check_client_proposal_settings(settings, data.proposal_settings)
+    if data.name is not None and data.name.strip().casefold() != project.name.casefold():
+        taken = name_in_use(session=session, name=data.name)
+        if taken is not None:
+            raise Conflict(f"a project named {taken!r} already exists")
+    wanted: dict[str, Any] = {}
+    for field in ("name", "description", "proposal_settings", "model_settings"):
+        if getattr(data, field) is not None:
+            wanted[field] = getattr(data, field)
+    if "auto_accept_threshold" in sent:
+        wanted["auto_accept_threshold"] = data.auto_accept_threshold
+    if data.knowledge is not None:
+        given = {name: value.model_dump() for name, value in data.knowledge.items()}
+        wanted["knowledge"] = {**project.knowledge, **given}
+    changes = {
+        field: {"from": getattr(project, field), "to": value}
+        for field, value in wanted.items()
+        if getattr(project, field) != value
+    }
+    for field, change in changes.items():
+        setattr(project, field, change["to"])
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same name, taken at the same moment
+        raise Conflict(f"a project named {data.name!r} already exists") from exc
+    return changes
 
 
 def name_in_use(*, session: Session, name: str) -> str | None:

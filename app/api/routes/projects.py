@@ -1,12 +1,19 @@
-"""Projects: create, list, get."""
+"""Projects: create, list, get, change."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import CurrentUser, PaginationDep, ProjectViewer, RuntimeDep, SessionDep
+from app.api.deps import (
+    CurrentUser,
+    PaginationDep,
+    ProjectAdmin,
+    ProjectViewer,
+    RuntimeDep,
+    SessionDep,
+)
 from app.models import Project, Role
-from app.schemas import Page, ProjectCreate, ProjectPublic
+from app.schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
 from app.services import projects as service
 from app.services.audit import record
 from app.services.members import effective_role, roles_of, set_role
@@ -53,6 +60,34 @@ def list_projects(
 
 @router.get("/{project_id}", response_model=ProjectPublic)
 def get_project(project: ProjectViewer, session: SessionDep, user: CurrentUser) -> ProjectPublic:
+    return _public(project, effective_role(session=session, user=user, project_id=project.id))
+
+
+@router.patch("/{project_id}", response_model=ProjectPublic)
+def update_project(
+    body: ProjectUpdate,
+    project: ProjectAdmin,
+    session: SessionDep,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+) -> ProjectPublic:
+    """Change a project's name, description, image-level knowledge (per class: the classes
+    sent), proposal or model settings, or auto-accept threshold (null: review everything).
+    Only what is sent changes, and the audit trail records each change with its old value.
+    Class names are fixed (422 for others); rounds that start later use the new values."""
+    changes = service.update_project(
+        session=session, settings=runtime.settings, project=project, data=body
+    )
+    if changes:
+        record(
+            session=session,
+            actor=user,
+            action="project.update",
+            target_type="project",
+            target_id=project.id,
+            project_id=project.id,
+            details=changes,
+        )
     return _public(project, effective_role(session=session, user=user, project_id=project.id))
 
 
