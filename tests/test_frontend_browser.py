@@ -610,6 +610,25 @@ def test_a_project_made_in_the_browser_with_its_members_and_exports(
     page.wait_for_selector(".errors:has-text('already exists')")  # the API's 409, as it is
 
     page.goto(f"{server.base}/#/projects/{project_id}")
+    page.wait_for_selector(
+        ".knowledge:has-text('polyp: 1 to 3 regions, each 0.5 to 60% of the image')"
+    )
+    polyp = "form.settings tr[data-class=polyp]"
+    page.fill(f"{polyp} input[name=knowledge-maxRegions]", "2")
+    page.fill("input[name=settings-auto-accept]", "0.97")
+    page.click("button:has-text('Save settings')")
+    page.wait_for_selector(".settings .notice:has-text('Saved (auto accept threshold, knowledge)')")
+    page.wait_for_selector(".knowledge:has-text('polyp: 1 to 2 regions')")
+    page.wait_for_selector(".auto-accept:has-text('match score 0.97 and above')")
+    page.screenshot(path=screenshot_path("project-settings"), full_page=True)
+    saved = api.get(f"/projects/{project_id}").json()
+    assert saved["knowledge"]["polyp"]["max_regions"] == 2
+    assert saved["auto_accept_threshold"] == 0.97
+    page.fill(f"{polyp} input[name=knowledge-minRegions]", "3")  # more than the most: the API says
+    page.click("button:has-text('Save settings')")
+    page.wait_for_selector(".settings .errors:has-text('min_regions must not exceed max_regions')")
+    assert api.get(f"/projects/{project_id}").json() == saved
+
     page.fill("input[name=member-username]", "rita")
     page.select_option("select[name=member-new-role]", "reviewer")
     page.click("button:has-text('Add or change')")

@@ -371,6 +371,47 @@ def test_roles_include_the_smaller_ones(page: Any) -> None:
     assert verdicts == [True, True, False, False, False, False]
 
 
+def test_the_settings_form_sends_only_what_changed(page: Any) -> None:
+    unchanged, changed, off, problems, lines = run(
+        page,
+        "project_form.js",
+        """
+        const project = {id: 1, description: 'Kvasir', auto_accept_threshold: 0.95,
+          class_names: ['polyp', 'tool'],
+          knowledge: {polyp: {min_regions: 1, max_regions: 3, min_area: 0.005, max_area: 0.6},
+                      tool: {min_regions: 0, max_regions: 1, min_area: 0, max_area: 1}}};
+        const fields = m.settingsFields(project);
+        const edit = (change) => ({...fields, ...change});
+        const withPolyp = (entry) => edit({classes: {...fields.classes,
+          polyp: {...fields.classes.polyp, ...entry}}});
+        const problem = (f) => { try { m.projectChanges(project, f); return null; }
+          catch (exc) { return exc.message; } };
+        return [m.projectChanges(project, fields),
+                m.projectChanges(project, {...withPolyp({maxRegions: '2', maxArea: '55'}),
+                                           description: ' Kvasir-SEG '}),
+                m.projectChanges(project, edit({autoAccept: ' '})),
+                [problem(withPolyp({minArea: ''})), problem(edit({autoAccept: 'high'}))],
+                project.class_names.map((n) => m.knowledgeSummary(n, project.knowledge[n]))];
+        """,
+    )
+    assert unchanged == {}  # 0.6 shown as 60 and read back is no change
+    assert changed == {
+        "description": "Kvasir-SEG",
+        "knowledge": {
+            "polyp": {"min_regions": 1, "max_regions": 2, "min_area": 0.005, "max_area": 0.55}
+        },
+    }
+    assert off == {"auto_accept_threshold": None}
+    assert problems == [
+        'polyp: the smallest area must be a number; got ""',
+        'the auto-accept score must be a number from 0 to 1; got "high"',
+    ]
+    assert lines == [
+        "polyp: 1 to 3 regions, each 0.5 to 60% of the image",
+        "tool: 0 to 1 regions, each 0 to 100% of the image",
+    ]
+
+
 def test_the_new_project_form_sends_knowledge_for_every_class(page: Any) -> None:
     full, plain, problems = run(
         page,

@@ -101,6 +101,7 @@ export const api = {
   projects: () => send("GET", "/projects?limit=500"),
   createProject: (body) => send("POST", "/projects", { json: body }),
   project: (id) => send("GET", project(id)),
+  updateProject: (id, changes) => send("PATCH", project(id), { json: changes }),
   members: (id) => send("GET", `${project(id)}/members`),
   setRole: (id, username, role) =>
     send("PUT", `${project(id)}/members/${encodeURIComponent(username)}`, { json: { role } }),

@@ -6,8 +6,10 @@ import { api } from "../api.js";
 import { Errors, html, Notice, ProgressBar, useErrors, useLoad } from "../components.js";
 import { duration, percent } from "../format.js";
 import { href } from "../router.js";
+import { knowledgeSummary } from "../project_form.js";
 import { peerMapsByDefault, roundSettings } from "../round_settings.js";
 import { ExportCard, MembersCard } from "./project_admin.js";
+import { SettingsCard } from "./project_settings.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const POLL_MS = 1000;
@@ -145,6 +147,11 @@ export function ProjectScreen({ projectId }) {
       <dt>Labeled images</dt><dd class="labeled">${status.labeled} of ${status.images}</dd>
       <dt>Pending review</dt><dd><a href=${href("review", projectId)}>${status.pending_candidates}</a></dd>
       <dt>Converged</dt><dd>${status.converged ? "yes" : "no"}</dd>
+      <dt>Per image</dt><dd class="knowledge">${project.class_names.map((name) =>
+        html`<div key=${name}>${knowledgeSummary(name, project.knowledge[name])}</div>`)}</dd>
+      <dt>Auto-accept</dt><dd class="auto-accept">${project.auto_accept_threshold === null
+        ? "off: every candidate is reviewed"
+        : `match score ${project.auto_accept_threshold} and above`}</dd>
     </dl>
     ${latest ? html`<${RoundCard} round=${latest} admin=${admin}
         onCancel=${() => act(() => api.cancelRound(projectId, latest.number),
@@ -155,6 +162,8 @@ export function ProjectScreen({ projectId }) {
       onStart=${(settings) =>
       act(() => api.startRound(projectId, settings), "Round started.")} />`}
     <${ExportCard} projectId=${projectId} />
+    ${admin && html`<${SettingsCard} key=${project.id} project=${project}
+      onSaved=${() => overview.reload()} />`}
     ${admin && html`<${MembersCard} projectId=${projectId} />`}
   </section>`;
 }
