@@ -148,6 +148,9 @@ class ImagePublic(BaseModel):
     pending_review: bool = Field(
         False, description="A machine label of it waits for review (listing and get only)"
     )
+    label_version: int | None = Field(
+        None, description="Version of the current label (listing and get only); null: none"
+    )
 
 
 class ImageUploadPublic(BaseModel):

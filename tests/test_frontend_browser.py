@@ -468,9 +468,10 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     browser: Any, server: LiveServer, api: httpx.Client
 ) -> None:
     project_id = new_project(api, "conflicts")
-    image_ids, masks = [], []
+    image_ids, masks, image_names = [], [], []
     for index in range(2):
         image, mask = real_image("kvasir_seg", FIRST_IMAGE + index)
+        image_names.append(image.name)
         stored = api.post(
             f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
         )
@@ -542,8 +543,21 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     history = api.get(f"/projects/{project_id}/images/{image_ids[1]}/labels").json()
     assert [label["retracted_by"] for label in history] == ["admin"]
 
-    # each image's own page: its versions, any of them drawn, a new human label
+    # the images page finds the image left without a label, and one by name
     page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.wait_for_selector(".image-count:has-text('2 images')")
+    page.select_option("select[name=image-status]", "none")
+    page.wait_for_selector(".image-count:has-text('1 image.')")
+    assert page.locator("tr[data-image]").evaluate_all(
+        "rows => rows.map(r => r.dataset.image)"
+    ) == [str(image_ids[1])]
+    page.select_option("select[name=image-status]", "")
+    page.fill("input[name=image-filename]", image_names[0][1:-4].upper())
+    page.click("button:has-text('Find')")
+    page.wait_for_selector(".image-count:has-text('1 image.')")
+    page.wait_for_selector(f"tr[data-image='{image_ids[0]}']")
+
+    # each image's own page: its versions, any of them drawn, a new human label
     page.click(f"tr[data-image='{image_ids[0]}'] a >> nth=0")
     page.wait_for_selector(f"section.image-page[data-image='{image_ids[0]}']")
     page.wait_for_selector(f"#viewer[data-showing='{image_ids[0]}-v2']")

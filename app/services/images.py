@@ -97,14 +97,58 @@ def get_image(*, session: Session, project: Project, image_id: int) -> Image:
     return image
 
 
+@dataclass(frozen=True)
+class ImageFilter:
+    """Which images a listing shows, and in what order. ``label``: "none" (unlabeled), "any",
+    or a source (human, machine, edited) of the current label."""
+
+    label: str | None = None
+    pending_review: bool | None = None
+    filename: str | None = None
+    content_hash: str | None = None
+    sort: str = "id"
+
+
+SORTS = {
+    "id": (Image.id,),
+    "-id": (Image.id.desc(),),
+    "filename": (Image.original_filename, Image.id),
+    "-filename": (Image.original_filename.desc(), Image.id.desc()),
+}
+
+
 def list_images(
-    *, session: Session, project: Project, offset: int, limit: int
+    *, session: Session, project: Project, offset: int, limit: int, only: ImageFilter
 ) -> tuple[list[Image], int]:
-    where = Image.project_id == project.id
-    count = session.scalar(select(func.count()).select_from(Image).where(where)) or 0
-    rows = session.scalars(
-        select(Image).where(where).order_by(Image.id).offset(offset).limit(limit)
-    )
+    query = select(Image).where(Image.project_id == project.id)
+    if only.label is not None:
+        newest = newest_live_versions(Image.project_id == project.id)
+        current = (
+            select(Label.image_id, Label.source)
+            .join(newest, is_current(newest))
+            .subquery("current")
+        )
+        query = query.outerjoin(current, current.c.image_id == Image.id)
+        if only.label == "none":
+            query = query.where(current.c.image_id.is_(None))
+        elif only.label == "any":
+            query = query.where(current.c.image_id.is_not(None))
+        else:
+            query = query.where(current.c.source == LabelSource(only.label))
+    if only.pending_review is not None:
+        pending = awaiting_review(select(Candidate.image_id)).where(
+            Candidate.project_id == project.id
+        )
+        query = query.where(
+            Image.id.in_(pending) if only.pending_review else Image.id.not_in(pending)
+        )
+    if only.filename:
+        lowered = func.lower(Image.original_filename)
+        query = query.where(lowered.contains(only.filename.lower(), autoescape=True))
+    if only.content_hash:
+        query = query.where(Image.content_hash == only.content_hash.lower())
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(*SORTS[only.sort]).offset(offset).limit(limit))
     return list(rows), count
 
 
@@ -114,17 +158,26 @@ class LabelState:
 
     source: LabelSource | None
     pending_review: bool
+    version: int | None = None
 
 
 def label_states(*, session: Session, image_ids: list[int]) -> dict[int, LabelState]:
     """The label state of each image, in two queries whatever the number of images."""
     newest = newest_live_versions(Label.image_id.in_(image_ids))
-    sources = dict(
-        session.execute(select(Label.image_id, Label.source).join(newest, is_current(newest))).all()
-    )
+    current = {
+        image_id: (source, version)
+        for image_id, source, version in session.execute(
+            select(Label.image_id, Label.source, Label.version).join(newest, is_current(newest))
+        ).all()
+    }
     pending = set(
         session.scalars(
             awaiting_review(select(Candidate.image_id)).where(Candidate.image_id.in_(image_ids))
         )
     )
-    return {i: LabelState(sources.get(i), i in pending) for i in image_ids}
+    return {
+        i: LabelState(current[i][0], i in pending, current[i][1])
+        if i in current
+        else LabelState(None, i in pending)
+        for i in image_ids
+    }

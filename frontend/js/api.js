@@ -134,8 +134,9 @@ export const api = {
 
   image: (id, imageId) => send("GET", `${project(id)}/images/${imageId}`),
   labels: (id, imageId) => send("GET", `${project(id)}/images/${imageId}/labels`),
-  images: (id, offset = 0, limit = 50) =>
-    send("GET", `${project(id)}/images` + query({ offset, limit })),
+  // `only`: the listing's filters and order ({label, pending_review, filename, sort})
+  images: (id, offset = 0, limit = 50, only = {}) =>
+    send("GET", `${project(id)}/images` + query({ ...only, offset, limit })),
   uploadImage: (id, file, onProgress) =>
     upload(`${project(id)}/images`, fileForm("file", file), onProgress),
   uploadLabel: (id, imageId, file, onProgress) =>

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import (
@@ -38,6 +38,7 @@ def image_public(image: Image, state: service.LabelState | None = None) -> Image
     public.has_thumbnail = image.thumbnail_key is not None
     if state is not None:
         public.label_source, public.pending_review = state.source, state.pending_review
+        public.label_version = state.version
     return public
 
 
@@ -134,12 +135,46 @@ def upload_images(
 
 @router.get("", response_model=Page[ImagePublic])
 def list_images(
-    project: ProjectViewer, session: SessionDep, page: PaginationDep
+    project: ProjectViewer,
+    session: SessionDep,
+    page: PaginationDep,
+    label: Annotated[
+        Literal["none", "any", "human", "machine", "edited"] | None,
+        Query(
+            description="Only images without a label (none), with one (any), or whose "
+            "current label has this source"
+        ),
+    ] = None,
+    pending_review: Annotated[
+        bool | None,
+        Query(
+            description="Only images with (true) or without (false) a "
+            "machine label waiting for review"
+        ),
+    ] = None,
+    filename: Annotated[
+        str | None, Query(max_length=300, description="Only names containing this, any case")
+    ] = None,
+    content_hash: Annotated[
+        str | None,
+        Query(pattern="^[0-9a-fA-F]{64}$", description="The SHA-256 of the file: is it here?"),
+    ] = None,
+    sort: Annotated[
+        Literal["id", "-id", "filename", "-filename"],
+        Query(description="Upload order (id) or file name; a leading - reverses"),
+    ] = "id",
 ) -> Page[ImagePublic]:
-    """Images in upload order, each with the source of its current label and whether a
-    machine label of it waits for review."""
+    """Images, each with its current label's source and version and whether a machine label
+    of it waits for review; filtered and sorted as asked (upload order by default)."""
+    only = service.ImageFilter(
+        label=label,
+        pending_review=pending_review,
+        filename=filename,
+        content_hash=content_hash,
+        sort=sort,
+    )
     rows, count = service.list_images(
-        session=session, project=project, offset=page.offset, limit=page.limit
+        session=session, project=project, offset=page.offset, limit=page.limit, only=only
     )
     states = service.label_states(session=session, image_ids=[i.id for i in rows])
     return Page(

@@ -54,9 +54,47 @@ function UploadReport({ state }) {
   </div>`;
 }
 
+// The status filter's choices: [value, label, the listing's parameters].
+const SHOWN = [
+  ["", "all", {}],
+  ["none", "without a label", { label: "none" }],
+  ["review", "pending review", { pending_review: "true" }],
+  ["human", "human label", { label: "human" }],
+  ["machine", "accepted machine label", { label: "machine" }],
+  ["edited", "edited machine label", { label: "edited" }],
+];
+
+function ListingFilters({ value, onChange }) {
+  const [name, setName] = useState(value.filename);
+  const submit = (event) => { event.preventDefault(); onChange({ ...value, filename: name.trim() }); };
+  return html`<form class="row listing-filters" onSubmit=${submit}>
+    <label>Show <select name="image-status" value=${value.shown}
+        onChange=${(e) => onChange({ ...value, shown: e.target.value })}>
+      ${SHOWN.map(([key, label]) => html`<option key=${key} value=${key}>${label}</option>`)}
+    </select></label>
+    <label>File name <input name="image-filename" value=${name} placeholder="part of a name"
+      onInput=${(e) => setName(e.target.value)} /></label>
+    <label>Order <select name="image-sort" value=${value.sort}
+        onChange=${(e) => onChange({ ...value, sort: e.target.value })}>
+      <option value="id">oldest first</option><option value="-id">newest first</option>
+      <option value="filename">file name</option>
+    </select></label>
+    <button type="submit">Find</button>
+  </form>`;
+}
+
+function listingParameters({ shown, filename, sort }) {
+  const [, , parameters] = SHOWN.find(([key]) => key === shown) || SHOWN[0];
+  return { ...parameters, sort, filename: filename || undefined };
+}
+
 export function ImagesScreen({ projectId }) {
   const [offset, setOffset] = useState(0);
-  const listing = useLoad(() => api.images(projectId, offset, PAGE), [projectId, offset]);
+  const [filters, setFilters] = useState({ shown: "", filename: "", sort: "id" });
+  const listing = useLoad(
+    () => api.images(projectId, offset, PAGE, listingParameters(filters)),
+    [projectId, offset, filters],
+  );
   const project = useLoad(() => api.project(projectId), [projectId]);
   const role = project.data ? project.data.my_role : null;
   const [upload, setUpload] = useState(null);
@@ -111,7 +149,8 @@ export function ImagesScreen({ projectId }) {
       the annotator role (yours: ${role}).</p>`}
     <${UploadReport} state=${upload} />
     <${Errors} errors=${[listing.error, problem].filter(Boolean)} />
-    ${page && html`<p>${page.count} images.
+    <${ListingFilters} value=${filters} onChange=${(f) => { setOffset(0); setFilters(f); }} />
+    ${page && html`<p class="image-count">${page.count} image${page.count === 1 ? "" : "s"}.
       ${offset > 0 && html`<button onClick=${() => setOffset(Math.max(0, offset - PAGE))}>◀ Previous</button>`}
       ${offset + PAGE < page.count && html`<button onClick=${() => setOffset(offset + PAGE)}>Next ▶</button>`}</p>
     <table class="list image-table">
