@@ -34,6 +34,20 @@ class UserCreate(BaseModel):
     is_superuser: bool = False
 
 
+class UserUpdate(BaseModel):
+    """A site administrator's change of an account; only the fields sent change."""
+
+    model_config = STRICT_INPUT
+
+    is_active: bool | None = Field(
+        None, description="false: its logins, sessions and API tokens are refused"
+    )
+    is_superuser: bool | None = None
+    password: str | None = Field(
+        None, max_length=1000, description="A new password; the account's browser sessions end"
+    )
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -314,3 +314,45 @@ def test_wrong_current_passwords_count_as_failed_logins(
     assert blocked.status_code == 429 and "Retry-After" in blocked.headers
     login = {"username": "dr.lee", "password": PASSWORD}
     assert anon_client.post("/api/v1/auth/login", json=login).status_code == 429
+
+
+def test_a_site_administrator_disables_promotes_and_resets_accounts(
+    client: TestClient, anon_client: TestClient, runtime: Runtime
+) -> None:
+    _, api_token = make_user(runtime, "dr.lee")
+    session_token = _login(anon_client, "dr.lee")
+    url = "/api/v1/users/DR.LEE"  # found whatever the case, as at login
+    disabled = client.patch(url, json={"is_active": False})
+    assert disabled.status_code == 200 and disabled.json()["is_active"] is False
+    for token in (api_token, session_token):
+        refused = anon_client.get("/api/v1/users/me", headers=bearer(token))
+        assert refused.status_code == 401 and "disabled" in refused.json()["error"]["message"]
+    login = {"username": "dr.lee", "password": PASSWORD}
+    assert anon_client.post("/api/v1/auth/login", json=login).status_code == 401
+    assert client.patch(url, json={"is_active": True}).json()["is_active"] is True
+    assert anon_client.get("/api/v1/users/me", headers=bearer(api_token)).status_code == 200
+
+    new = "set by the administrator"
+    reset = client.patch(url, json={"password": new})
+    assert reset.status_code == 200
+    assert anon_client.get("/api/v1/users/me", headers=bearer(session_token)).status_code == 401
+    assert _login(anon_client, "dr.lee", new)
+    assert client.patch(url, json={"password": "short"}).status_code == 422
+    assert client.patch(url, json={"is_superuser": True}).json()["is_superuser"] is True
+    events = [e for e in client.get("/api/v1/audit").json()["data"] if e["action"] == "user.update"]
+    assert len(events) == 4 and all(new not in str(e["details"]) for e in events)
+    assert client.patch("/api/v1/users/nobody", json={"is_active": False}).status_code == 404
+    assert client.patch(url, json={"is_admin": True}).status_code == 422
+
+
+def test_the_last_site_administrator_stays(client: TestClient, runtime: Runtime) -> None:
+    """Disabling or demoting the only enabled site administrator would lock everyone out of
+    user management."""
+    before = client.get("/api/v1/users").json()
+    for change in ({"is_active": False}, {"is_superuser": False}):
+        refused = client.patch("/api/v1/users/root", json=change)
+        assert refused.status_code == 409 and "only enabled site administrator" in refused.text
+    assert client.get("/api/v1/users").json() == before
+    make_user(runtime, "second", superuser=True)
+    assert client.patch("/api/v1/users/second", json={"is_active": False}).status_code == 200
+    assert client.patch("/api/v1/users/root", json={"is_superuser": False}).status_code == 409

@@ -107,6 +107,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
         SUPERUSER_ONLY,
     ),
     ("GET", "/api/v1/users"): (lambda w, r: w.call(r, "GET", "/api/v1/users"), SUPERUSER_ONLY),
+    ("PATCH", "/api/v1/users/{username}"): (
+        lambda w, r: w.call(r, "PATCH", "/api/v1/users/outsider", json={"is_active": True}),
+        SUPERUSER_ONLY,
+    ),
     ("POST", "/api/v1/tokens"): (
         lambda w, r: w.call(r, "POST", "/api/v1/tokens", json={"name": "ci"}),
         ANY_USER,

@@ -224,6 +224,11 @@ def change_password(
     problem = check_password_strength(new)
     if problem:
         raise InvalidInput(problem)
+    return _set_password(session, user, new)
+
+
+def _set_password(session: Session, user: User, new: str) -> int:
+    """Store ``new`` and end the user's browser sessions; returns how many ended."""
     now = utcnow()
     user.password_hash = hash_password(new)
     user.password_changed_at = now
@@ -238,3 +243,42 @@ def change_password(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0))
+
+
+def update_user(
+    *,
+    session: Session,
+    user: User,
+    is_active: bool | None,
+    is_superuser: bool | None,
+    password: str | None,
+) -> dict[str, object]:
+    """A site administrator's change of an account: disable or enable it (a disabled account's
+    tokens and sessions are refused until it is enabled again), make it a site administrator
+    or not, or set a new password (its browser sessions end). Returns what changed, for the
+    audit trail (never the password). 409 where no enabled site administrator would be left."""
+    if password is not None:
+        problem = check_password_strength(password)
+        if problem:
+            raise InvalidInput(problem)
+    active = user.is_active if is_active is None else is_active
+    superuser = user.is_superuser if is_superuser is None else is_superuser
+    if user.is_active and user.is_superuser and not (active and superuser):
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.id != user.id, User.is_active.is_(True), User.is_superuser.is_(True))
+        )
+        if not others:
+            raise Conflict(
+                f"{user.username} is the only enabled site administrator; make another first"
+            )
+    changes: dict[str, object] = {}
+    if active != user.is_active:
+        user.is_active = changes["is_active"] = active
+    if superuser != user.is_superuser:
+        user.is_superuser = changes["is_superuser"] = superuser
+    if password is not None:
+        changes["password_set"] = True
+        changes["sessions_ended"] = _set_password(session, user, password)
+    return changes

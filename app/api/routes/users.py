@@ -1,16 +1,25 @@
-"""Users: who am I, change my password; site administrators create and list users."""
+"""Users: who am I, change my password; site administrators create, list and change users."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep, SettingsDep, SuperUser
 from app.api.routes.auth import client_address, login_policy
+from app.errors import NotFound
 from app.models import User
 from app.schemas import Page
-from app.schemas_accounts import PasswordChange, UserCreate, UserPublic
-from app.services.accounts import change_password, create_user
+from app.schemas_accounts import (
+    USERNAME_PATTERN,
+    PasswordChange,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+from app.services.accounts import change_password, create_user, find_user, update_user
 from app.services.audit import record
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -78,3 +87,34 @@ def list_accounts(session: SessionDep, _admin: SuperUser, page: PaginationDep) -
         offset=page.offset,
         limit=page.limit,
     )
+
+
+@router.patch("/{username}", response_model=UserPublic)
+def update_account(
+    username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+    body: UserUpdate,
+    session: SessionDep,
+    admin: SuperUser,
+) -> UserPublic:
+    """Disable or enable an account, make it a site administrator or not, or set its password
+    (its browser sessions end). 409 where no enabled site administrator would be left."""
+    user = find_user(session=session, username=username)
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    changes = update_user(
+        session=session,
+        user=user,
+        is_active=body.is_active,
+        is_superuser=body.is_superuser,
+        password=body.password,
+    )
+    if changes:
+        record(
+            session=session,
+            actor=admin,
+            action="user.update",
+            target_type="user",
+            target_id=user.id,
+            details={"username": user.username, **changes},
+        )
+    return UserPublic.model_validate(user)
