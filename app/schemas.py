@@ -79,8 +79,9 @@ class ProjectCreate(BaseModel):
     @model_validator(mode="after")
     def _known_classes(self) -> Self:
         names = self.class_names
-        if any(not n for n in names) or len(set(names)) != len(names):
-            raise ValueError("class_names must be distinct and non-empty")
+        # "Polyp" and "polyp" would be two classes no reviewer could tell apart
+        if any(not n for n in names) or len({n.casefold() for n in names}) != len(names):
+            raise ValueError("class_names must be non-empty and distinct, ignoring case")
         if len(names) > 255:
             raise ValueError("at most 255 classes are supported")
         unknown = sorted(set(self.knowledge) - set(names))

@@ -50,6 +50,7 @@ def test_invalid_knowledge_rejected(client: TestClient) -> None:
         {"name": "b", "knowledge": {"foreground": {"min_regions": 3, "max_regions": 1}}},
         {"name": "c", "knowledge": {"foreground": {"min_area": 0.5, "max_area": 0.1}}},
         {"name": "d", "class_names": ["x", "x"]},
+        {"name": "e", "class_names": ["Polyp", "polyp"]},
         {"name": ""},
     ]
     for body in bad:

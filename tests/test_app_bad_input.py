@@ -153,6 +153,16 @@ def test_unknown_body_keys_are_named_and_change_nothing(
     assert (state_snapshot(runtime), client.get("/api/v1/projects").json()) == before
 
 
+def test_a_body_that_is_not_json_is_said_so(client: TestClient, runtime: Runtime) -> None:
+    before = state_snapshot(runtime)
+    response = client.post(
+        "/api/v1/projects", content=b"{name: polyps", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("the request body is not valid JSON (")
+    assert state_snapshot(runtime) == before
+
+
 def test_bad_round_settings_are_422_even_while_a_round_is_active(
     client: TestClient, runtime: Runtime
 ) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.uid import JPEGLSLossless
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEGBaseline8Bit, JPEGLSLossless
 
 import app.imaging
 from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -191,6 +192,18 @@ def test_truncated_dicom() -> None:
     data = dicom_file(ramp(32, 32, np.uint16), bits_stored=12)
     with pytest.raises(InvalidInput, match="corrupt or truncated DICOM"):
         decode(truncated(data, 0.7))
+
+
+def test_dicom_errors_say_nothing_of_memory_addresses() -> None:
+    """A JPEG fragment that is no JPEG: the decoder's complaint names an in-memory file."""
+    data = dicom_file(
+        np.zeros((8, 8), np.uint8),
+        transfer_syntax=JPEGBaseline8Bit,
+        pixel_data=encapsulate([b"\xff\xd8garbage\xff\xd9"]),
+    )
+    with pytest.raises(InvalidInput, match="corrupt or truncated DICOM pixel data") as refused:
+        decode(data)
+    assert " at 0x" not in refused.value.message and "BytesIO" not in refused.value.message
 
 
 def test_dicom_compression_without_decoder_is_unsupported_and_says_why() -> None:

@@ -49,7 +49,12 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     ]
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"])
-    return _error(422, "invalid_request", f"{where}: {first['msg']}", details=details)
+    message = f"{where}: {first['msg']}"
+    unparsed = next((err for err in exc.errors() if err.get("type") == "json_invalid"), None)
+    if unparsed is not None:  # say so in words, not "body.0: JSON decode error"
+        reason = (unparsed.get("ctx") or {}).get("error", "")
+        message = f"the request body is not valid JSON{f' ({reason})' if reason else ''}"
+    return _error(422, "invalid_request", message, details=details)
 
 
 def _phrase(status: int) -> str:

@@ -10,6 +10,7 @@ which keeps their order.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import Any
 
@@ -38,6 +39,14 @@ _PARSE_ERRORS = (
 )
 
 
+def _said(error: Exception) -> str:
+    """The parser's message without the in-memory object reprs (``<_io.BytesIO object at
+    0x7f...>``) that pydicom puts in it: they mean nothing to whoever sent the file."""
+    return (
+        re.sub(r"\s*<[^<>]* object at 0x[0-9a-f]+>", "", str(error)).strip() or type(error).__name__
+    )
+
+
 def read_dicom(data: bytes, *, max_pixels: int) -> npt.NDArray[Any]:
     """Stored pixel values: HxW (grey) or HxWx3 (RGB), uint8 when BitsStored <= 8 else uint16.
 
@@ -49,16 +58,16 @@ def read_dicom(data: bytes, *, max_pixels: int) -> npt.NDArray[Any]:
         ds = pydicom.dcmread(io.BytesIO(data))
         rows, columns, bits_stored, grey = _validate_header(ds)
     except _PARSE_ERRORS as exc:
-        raise InvalidInput(f"corrupt or truncated DICOM: {exc}") from exc
+        raise InvalidInput(f"corrupt or truncated DICOM: {_said(exc)}") from exc
     check_pixel_count(columns, rows, max_pixels)
     try:
         _check_decoder(ds)
     except _PARSE_ERRORS as exc:
-        raise InvalidInput(f"corrupt DICOM transfer syntax: {exc}") from exc
+        raise InvalidInput(f"corrupt DICOM transfer syntax: {_said(exc)}") from exc
     try:
         stored = np.asarray(ds.pixel_array)
     except (*_PARSE_ERRORS, RuntimeError) as exc:
-        raise InvalidInput(f"corrupt or truncated DICOM pixel data: {exc}") from exc
+        raise InvalidInput(f"corrupt or truncated DICOM pixel data: {_said(exc)}") from exc
     expected = (rows, columns) if grey else (rows, columns, 3)
     if stored.shape != expected:
         raise InvalidInput("only single-frame 2D DICOM is supported")

@@ -91,7 +91,9 @@ def _naming(entry: str) -> Iterator[None]:
     try:
         yield
     except (InvalidInput, PayloadTooLarge, UnsupportedMediaType) as exc:
-        raise type(exc)(f"{entry}: {exc.message}") from exc
+        # a file's own check may have named it already: say the entry's name once
+        message = exc.message.removeprefix(f"{PurePosixPath(entry).name}: ")
+        raise type(exc)(f"{entry}: {message}") from exc
 
 
 def _image(archive: zipfile.ZipFile, entry: str, limits: UploadLimits) -> CheckedUpload:

@@ -39,7 +39,7 @@ def set_member_role(
         target_type="user",
         target_id=user.id,
         project_id=project.id,
-        details={"username": username, "role": body.role.value},
+        details={"username": user.username, "role": body.role.value},
     )
     return MemberPublic(
         user_id=user.id, username=user.username, role=member.role, created_at=member.created_at
@@ -59,5 +59,5 @@ def remove_project_member(
         target_type="user",
         target_id=user.id,
         project_id=project.id,
-        details={"username": username},
+        details={"username": user.username},
     )
