@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.models import Project
+from app.models import Project, Round, RoundStatus
 from app.runtime import Runtime
 from tests.uploads import create_project, png_bytes, state_snapshot
 from workers.rounds.pipeline import _effective_settings
@@ -121,3 +121,23 @@ def test_a_round_a_worker_could_not_finish_or_build_is_422_and_starts_nothing(
     assert state_snapshot(runtime) == before
     assert client.get(url).json() == []
     assert client.post(url, json={}).status_code == 201  # the project itself is fine
+
+
+def test_asking_a_running_round_to_stop_twice_records_one_request(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project = labeled_project(client)
+    base = f"/api/v1/projects/{project['id']}"
+    started = client.post(f"{base}/rounds", json={})
+    assert started.status_code == 201, started.text
+    with runtime.session_factory() as session:  # as a worker that took it up
+        round_ = session.get(Round, started.json()["id"])
+        assert round_ is not None
+        round_.status = RoundStatus.RUNNING
+        session.commit()
+    first = client.post(f"{base}/rounds/1/cancel")
+    again = client.post(f"{base}/rounds/1/cancel")
+    assert first.status_code == again.status_code == 200
+    assert first.json()["cancel_requested"] and again.json()["status"] == "running"
+    events = client.get(f"{base}/audit").json()["data"]
+    assert [e["action"] for e in events].count("round.cancel") == 1

@@ -74,7 +74,11 @@ def get_round(number: RoundPath, project: ProjectViewer, session: SessionDep) ->
 def cancel_round(
     number: RoundPath, project: ProjectAdmin, user: CurrentUser, session: SessionDep
 ) -> RoundPublic:
+    """Ask the round to stop: a queued one stops at once, a running one at its next check.
+    Asking again while it stops answers the round as it is and records nothing new."""
     round_ = service.get_round(session=session, project=project, number=number)
+    if round_.cancel_requested and round_.status in service.ACTIVE:
+        return round_public(round_)
     service.request_cancel(session=session, round_=round_)
     record(
         session=session,
