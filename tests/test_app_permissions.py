@@ -135,7 +135,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
     ),
     ("GET", "/api/v1/projects/{project_id}/members"): (
         lambda w, r: w.call(r, "GET", f"{_p(w)}/members"),
-        _expect("admin"),
+        _expect("viewer"),
     ),
     ("PUT", "/api/v1/projects/{project_id}/members/{username}"): (
         lambda w, r: w.call(r, "PUT", f"{_p(w)}/members/outsider", json={"role": "viewer"}),

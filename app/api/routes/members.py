@@ -1,10 +1,11 @@
-"""Project members and their roles (project admins only)."""
+"""Project members and their roles: every member sees who else works on the project (as in
+CVAT); only project admins change them."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.api.deps import CurrentUser, ProjectAdmin, SessionDep
+from app.api.deps import CurrentUser, ProjectAdmin, ProjectViewer, SessionDep
 from app.schemas_accounts import MemberPublic, MemberUpdate
 from app.services.accounts import get_user_by_name
 from app.services.audit import record
@@ -14,7 +15,8 @@ router = APIRouter(prefix="/projects/{project_id}/members", tags=["members"])
 
 
 @router.get("", response_model=list[MemberPublic])
-def list_project_members(project: ProjectAdmin, session: SessionDep) -> list[MemberPublic]:
+def list_project_members(project: ProjectViewer, session: SessionDep) -> list[MemberPublic]:
+    """Who is in the project, with their roles (any member may look)."""
     return [
         MemberPublic(user_id=u.id, username=u.username, role=m.role, created_at=m.created_at)
         for m, u in list_members(session=session, project=project)
