@@ -391,6 +391,8 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     viewer.wait_for_selector(".round[data-status=cancelled]")  # drawn with the project's my_role
     assert viewer.locator("button:has-text('Start round')").count() == 0
     assert viewer.locator("button:has-text('Cancel')").count() == 0
+    viewer.wait_for_selector("tr[data-member=vera] .member-role:has-text('viewer')")
+    assert viewer.locator(".members select, .members button, .members form").count() == 0
     viewer.goto(f"{server.base}/#/projects/{project_id}/images")
     viewer.wait_for_selector(".role-note:has-text('needs the annotator role (yours: viewer)')")
     assert viewer.locator("[data-drop]").count() == 0

@@ -164,6 +164,6 @@ export function ProjectScreen({ projectId }) {
     <${ExportCard} projectId=${projectId} />
     ${admin && html`<${SettingsCard} key=${project.id} project=${project}
       onSaved=${() => overview.reload()} />`}
-    ${admin && html`<${MembersCard} projectId=${projectId} />`}
+    <${MembersCard} projectId=${projectId} canEdit=${admin} />
   </section>`;
 }

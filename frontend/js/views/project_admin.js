@@ -1,4 +1,4 @@
-// A project's label export (any member) and its members (project admins).
+// A project's label export and its members (any member; admins change the members).
 
 import { useState } from "preact/hooks";
 import { api } from "../api.js";
@@ -55,7 +55,8 @@ export function ExportCard({ projectId }) {
   </div>`;
 }
 
-export function MembersCard({ projectId }) {
+// Admins add, change and remove members; everyone else sees who works on the project.
+export function MembersCard({ projectId, canEdit }) {
   const members = useLoad(() => api.members(projectId), [projectId]);
   const [username, setUsername] = useState("");
   const [role, setRole] = useState("annotator");
@@ -85,16 +86,17 @@ export function MembersCard({ projectId }) {
       <thead><tr><th>User</th><th>Role</th><th></th></tr></thead>
       <tbody>${members.data.map((m) => html`<tr key=${m.username} data-member=${m.username}>
         <td>${m.username}</td>
-        <td>${roleSelect(m.role, (r) => change(() => api.setRole(projectId, m.username, r)), "member-role")}</td>
+        ${canEdit ? html`<td>${roleSelect(m.role, (r) =>
+          change(() => api.setRole(projectId, m.username, r)), "member-role")}</td>
         <td><button class="link" onClick=${() => change(() => api.removeMember(projectId, m.username))}>
-          remove</button></td>
+          remove</button></td>` : html`<td class="member-role">${m.role}</td><td></td>`}
       </tr>`)}</tbody>
     </table>`}
-    <form class="row" onSubmit=${add}>
+    ${canEdit && html`<form class="row" onSubmit=${add}>
       <input name="member-username" placeholder="username" value=${username}
         onInput=${(e) => setUsername(e.target.value)} />
       ${roleSelect(role, setRole, "member-new-role")}
       <button type="submit">Add or change</button>
-    </form>
+    </form>`}
   </div>`;
 }
