@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.uploads import create_project
+from tests.uploads import create_project, real_image
 
 
 def test_create_list_get_project(client: TestClient) -> None:
@@ -106,3 +106,22 @@ def test_a_misspelt_knowledge_key_is_named_not_dropped(client: TestClient) -> No
     assert response.status_code == 422
     assert "knowledge.foreground.max_region" in response.json()["error"]["message"]
     assert client.get("/api/v1/projects").json()["count"] == 0
+
+
+def test_what_a_post_creates_is_named_in_location(client: TestClient) -> None:
+    """The project, the image and the round a POST made: a client follows Location to them."""
+    answer = client.post("/api/v1/projects", json={"name": "located"})
+    project = client.get(answer.headers["Location"])
+    assert answer.status_code == 201 and project.json() == answer.json()
+    image_path, mask_path = real_image("kvasir_seg", 7)
+    images = f"/api/v1/projects/{answer.json()['id']}/images"
+    stored = client.post(images, files={"file": (image_path.name, image_path.read_bytes())})
+    assert stored.status_code == 201
+    assert client.get(stored.headers["Location"]).json()["id"] == stored.json()["image"]["id"]
+    again = client.post(images, files={"file": (image_path.name, image_path.read_bytes())})
+    assert again.status_code == 200 and "Location" not in again.headers
+    labels = f"{images}/{stored.json()['image']['id']}/labels"
+    assert client.post(labels, files={"file": ("m.png", mask_path.read_bytes())}).is_success
+    started = client.post(f"/api/v1/projects/{answer.json()['id']}/rounds", json={})
+    assert started.status_code == 201, started.text
+    assert client.get(started.headers["Location"]).json()["id"] == started.json()["id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import (
@@ -104,17 +104,25 @@ def _store_all(
     },
 )
 def upload_image(
+    request: Request,
     project: ProjectAnnotator,
     session: SessionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="PNG, JPEG, TIFF, BMP or DICOM")],
 ) -> JSONResponse:
-    """Store one image; an identical file already in the project is returned with 200."""
+    """Store one image; an identical file already in the project is returned with 200. A new
+    image's ``Location`` names it."""
     checked = _check_all([file], settings)
     (result,) = _store_all(checked, runtime, session, project)
-    code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    return JSONResponse(status_code=code, content=result.model_dump(mode="json"))
+    if not result.created:
+        return JSONResponse(status_code=status.HTTP_200_OK, content=result.model_dump(mode="json"))
+    where = request.url_for("get_image", project_id=project.id, image_id=result.image.id)
+    return JSONResponse(
+        status_code=status.HTTP_201_CREATED,
+        content=result.model_dump(mode="json"),
+        headers={"Location": str(where)},
+    )
 
 
 @router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=Page[ImageUploadPublic])

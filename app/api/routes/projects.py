@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.api.deps import (
     CurrentUser,
@@ -23,11 +23,17 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectPublic)
 def create_project(
-    body: ProjectCreate, session: SessionDep, user: CurrentUser, runtime: RuntimeDep
+    body: ProjectCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+    runtime: RuntimeDep,
 ) -> ProjectPublic:
     """Create a project; its creator becomes its first admin. 409 for a name in use, ignoring
-    case and surrounding spaces."""
+    case and surrounding spaces. ``Location`` names the new project."""
     project = service.create_project(session=session, settings=runtime.settings, data=body)
+    response.headers["Location"] = str(request.url_for("get_project", project_id=project.id))
     set_role(session=session, project=project, user=user, role=Role.ADMIN)
     record(
         session=session,

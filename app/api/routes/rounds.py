@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, Response, status
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectViewer, RuntimeDep, SessionDep
@@ -29,13 +29,16 @@ def round_public(round_: Round) -> RoundPublic:
 @router.post("/rounds", status_code=status.HTTP_201_CREATED, response_model=RoundPublic)
 def start_round(
     body: RoundCreate,
+    request: Request,
+    response: Response,
     project: ProjectAdmin,
     user: CurrentUser,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> RoundPublic:
     """Start the next round; 409 while another round of the project is queued or running, or
-    while none of its images has a label to train on."""
+    while none of its images has a label to train on. ``Location`` names the new round, to
+    poll for progress."""
     round_, job = service.start_round(
         session=session,
         project=project,
@@ -56,6 +59,8 @@ def start_round(
     dispatch_jobs(
         session_factory=runtime.session_factory, queue=runtime.queue, jobs=[(job.id, "round")]
     )
+    where = request.url_for("get_round", project_id=project.id, number=round_.number)
+    response.headers["Location"] = str(where)
     return round_public(round_)
 
 
