@@ -46,6 +46,11 @@ class UserUpdate(BaseModel):
     password: str | None = Field(
         None, max_length=1000, description="A new password; the account's browser sessions end"
     )
+    unlock: bool = Field(
+        False,
+        description="Let the account log in again at once: its failed logins so far stop "
+        "counting (those from an address still count for that address)",
+    )
 
 
 class UserPublic(BaseModel):

@@ -356,3 +356,21 @@ def test_the_last_site_administrator_stays(client: TestClient, runtime: Runtime)
     make_user(runtime, "second", superuser=True)
     assert client.patch("/api/v1/users/second", json={"is_active": False}).status_code == 200
     assert client.patch("/api/v1/users/root", json={"is_superuser": False}).status_code == 409
+
+
+def test_a_site_administrator_unlocks_a_paused_account(
+    anon_client: TestClient, client: TestClient, runtime: Runtime
+) -> None:
+    """Wrong guesses from elsewhere paused the account; after the unlock its owner logs in at
+    once, and new failures count from there."""
+    make_user(runtime, "dr.lee")
+    limit = runtime.settings.login_max_failures_per_account
+    guess = {"username": "dr.lee", "password": "a guess"}
+    for _ in range(limit):
+        assert anon_client.post("/api/v1/auth/login", json=guess).status_code == 401
+    assert anon_client.post("/api/v1/auth/login", json=guess).status_code == 429
+    unlocked = client.patch("/api/v1/users/dr.lee", json={"unlock": True})
+    assert unlocked.status_code == 200, unlocked.text
+    assert _login(anon_client, "dr.lee")
+    events = [e for e in client.get("/api/v1/audit").json()["data"] if e["action"] == "user.update"]
+    assert events[0]["details"]["unlocked"] is True

@@ -40,6 +40,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Failed logins before this do not count against the account: a site administrator
+    # unlocked it, so that wrong guesses from elsewhere cannot keep its owner out.
+    login_failures_cleared_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):

@@ -103,7 +103,12 @@ def _check_rate(session: Session, username: str, address: str, policy: LoginPoli
             LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
         )
     )
-    account_since = max(since, last_success) if last_success else since
+    cleared = session.scalar(
+        select(func.max(User.login_failures_cleared_at)).where(
+            func.lower(User.username) == username
+        )
+    )
+    account_since = max(moment for moment in (since, last_success, cleared) if moment)
     if _recent_failures(session, LoginAttempt.username, username, account_since) >= (
         policy.max_failures_per_account
     ) or _recent_failures(session, LoginAttempt.address, address, since) >= (
@@ -252,11 +257,13 @@ def update_user(
     is_active: bool | None,
     is_superuser: bool | None,
     password: str | None,
+    unlock: bool = False,
 ) -> dict[str, object]:
     """A site administrator's change of an account: disable or enable it (a disabled account's
     tokens and sessions are refused until it is enabled again), make it a site administrator
-    or not, or set a new password (its browser sessions end). Returns what changed, for the
-    audit trail (never the password). 409 where no enabled site administrator would be left."""
+    or not, set a new password (its browser sessions end), or unlock it (its failed logins so
+    far stop counting). Returns what changed, for the audit trail (never the password). 409
+    where no enabled site administrator would be left."""
     if password is not None:
         problem = check_password_strength(password)
         if problem:
@@ -281,4 +288,7 @@ def update_user(
     if password is not None:
         changes["password_set"] = True
         changes["sessions_ended"] = _set_password(session, user, password)
+    if unlock:
+        user.login_failures_cleared_at = utcnow()
+        changes["unlocked"] = True
     return changes

@@ -96,8 +96,9 @@ def update_account(
     session: SessionDep,
     admin: SuperUser,
 ) -> UserPublic:
-    """Disable or enable an account, make it a site administrator or not, or set its password
-    (its browser sessions end). 409 where no enabled site administrator would be left."""
+    """Disable or enable an account, make it a site administrator or not, set its password
+    (its browser sessions end), or unlock it after too many failed logins. 409 where no
+    enabled site administrator would be left."""
     user = find_user(session=session, username=username)
     if user is None:
         raise NotFound(f"user {username!r} does not exist")
@@ -107,6 +108,7 @@ def update_account(
         is_active=body.is_active,
         is_superuser=body.is_superuser,
         password=body.password,
+        unlock=body.unlock,
     )
     if changes:
         record(
