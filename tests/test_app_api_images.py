@@ -109,3 +109,8 @@ def test_unknown_ids_are_404(client: TestClient) -> None:
         response = client.get(url)
         assert response.status_code == 404, url
         assert response.json()["error"]["message"]
+        # an image without a label says so in its code; a missing image is not_found
+        wanted = "no_label" if url.endswith("/labels/current") else "not_found"
+        assert response.json()["error"]["code"] == wanted, url
+    unknown = client.get(f"/api/v1/projects/{other['id']}/images/424242/labels/current")
+    assert unknown.json()["error"]["code"] == "not_found"

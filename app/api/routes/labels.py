@@ -109,8 +109,8 @@ def list_labels(image_id: IdPath, project: ProjectViewer, session: SessionDep) -
 def get_current_label(image_id: IdPath, project: ProjectViewer, session: SessionDep) -> LabelPublic:
     image = get_image(session=session, project=project, image_id=image_id)
     label = service.current_label(session=session, image=image)
-    if label is None:
-        raise NotFound(f"image {image_id} has no label yet")
+    if label is None:  # its own code: the image exists, unlike a 404 "not_found"
+        raise NotFound(f"image {image_id} has no label yet", code="no_label")
     return LabelPublic.model_validate(label)
 
 
