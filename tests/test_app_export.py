@@ -146,7 +146,8 @@ def test_source_filter_and_bad_parameters(client: TestClient, labelled: Labelled
     rows = zipfile.ZipFile(io.BytesIO(zipped.content)).read("manifest.csv").decode().splitlines()
     assert len(rows) == 3  # header, the human image and its twin
     url = f"/api/v1/projects/{labelled.project_id}/export"
-    for params in ({"format": "yolo"}, {}, {"format": "coco", "source": "robot"}):
+    with_images = {"format": "coco", "include_images": "true"}  # refused, not ignored
+    for params in ({"format": "yolo"}, {}, {"format": "coco", "source": "robot"}, with_images):
         response = client.get(url, params=params)
         assert response.status_code == 422, params
         assert response.json()["error"]["message"]

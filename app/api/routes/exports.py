@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from app.api.deps import ProjectViewer, SessionDep, StorageDep
+from app.errors import InvalidInput
 from app.models import LabelSource
 from app.services import exports as service
 
@@ -40,6 +41,8 @@ def export_labels(
 ) -> FileResponse:
     """The newest label version of every labelled image, as COCO JSON (RLE segmentations) or
     as a zip of PNG masks named by the images' file names, with ``manifest.csv``."""
+    if include_images and format is service.ExportFormat.COCO:  # not silently left out
+        raise InvalidInput("include_images applies to the masks export only, not to coco")
     suffix = ".json" if format is service.ExportFormat.COCO else ".zip"
     handle, path = tempfile.mkstemp(prefix="samdsk-export-", suffix=suffix)
     try:
