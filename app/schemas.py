@@ -12,8 +12,9 @@ from app.models import JobStatus, LabelSource, Role
 T = TypeVar("T")
 
 # Request bodies refuse keys they do not know (a 422 naming the key): a misspelt one
-# ("knowlege", "expires") would otherwise be dropped and its default used unnoticed.
-STRICT_INPUT = ConfigDict(extra="forbid")
+# ("knowlege", "expires") would otherwise be dropped and its default used unnoticed. NaN and
+# infinity are refused as what they are, not as "must be <= 1".
+STRICT_INPUT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 # Stored as given but for surrounding spaces, which no one sees in a list; a project's name is
 # unique ignoring case as well (app.services.projects.name_in_use).

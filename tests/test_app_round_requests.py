@@ -141,3 +141,11 @@ def test_asking_a_running_round_to_stop_twice_records_one_request(
     assert first.json()["cancel_requested"] and again.json()["status"] == "running"
     events = client.get(f"{base}/audit").json()["data"]
     assert [e["action"] for e in events].count("round.cancel") == 1
+
+
+def test_a_threshold_that_is_not_a_number_is_named_so(client: TestClient) -> None:
+    project = labeled_project(client)
+    for value in ("NaN", "inf"):
+        refused = client.post(f"/api/v1/projects/{project['id']}/rounds", json={"threshold": value})
+        assert refused.status_code == 422
+        assert "finite number" in refused.json()["error"]["message"], refused.text
