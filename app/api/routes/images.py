@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
+from app.api.conditional import render_tag, unchanged, validators
 from app.api.deps import (
     PaginationDep,
     ProjectAnnotator,
@@ -202,21 +203,31 @@ def get_image(image_id: IdPath, project: ProjectViewer, session: SessionDep) -> 
 
 @router.get("/{image_id}/file", response_class=Response)
 def download_image(
-    image_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    image_id: IdPath,
+    request: Request,
+    project: ProjectViewer,
+    session: SessionDep,
+    storage: StorageDep,
 ) -> Response:
-    """The original file, byte for byte."""
+    """The original file, byte for byte (ETag: its SHA-256; If-None-Match gets a 304)."""
     image = service.get_image(session=session, project=project, image_id=image_id)
+    if (cached := unchanged(request, image.content_hash)) is not None:
+        return cached
     name = image.original_filename.replace("/", "_")
     return Response(
         content=storage.get(image.storage_key),
         media_type=service.MEDIA_TYPES[image.format],
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            **validators(image.content_hash),
+        },
     )
 
 
 @router.get("/{image_id}/display", response_class=Response)
 def get_display_image(
     image_id: IdPath,
+    request: Request,
     project: ProjectViewer,
     session: SessionDep,
     storage: StorageDep,
@@ -225,19 +236,31 @@ def get_display_image(
     """The full-size image as an 8-bit RGB PNG that any browser can draw: for TIFF, DICOM
     and 16-bit images (windowed), which browsers cannot decode themselves."""
     image = service.get_image(session=session, project=project, image_id=image_id)
+    tag = render_tag("display", image.content_hash)
+    if (cached := unchanged(request, tag)) is not None:
+        return cached  # before decoding: the costly part
     decoded = decode_image(
         storage.get(image.storage_key),
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
     )
-    return Response(content=encode_png(to_display_rgb8(decoded)), media_type="image/png")
+    png = encode_png(to_display_rgb8(decoded))
+    return Response(content=png, media_type="image/png", headers=validators(tag))
 
 
 @router.get("/{image_id}/thumbnail", response_class=Response)
 def get_thumbnail(
-    image_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    image_id: IdPath,
+    request: Request,
+    project: ProjectViewer,
+    session: SessionDep,
+    storage: StorageDep,
 ) -> Response:
     image = service.get_image(session=session, project=project, image_id=image_id)
     if image.thumbnail_key is None:
         raise NotFound(f"image {image_id} has no thumbnail yet; its statistics job is pending")
-    return Response(content=storage.get(image.thumbnail_key), media_type="image/png")
+    tag = render_tag("thumbnail", image.content_hash)
+    if (cached := unchanged(request, tag)) is not None:
+        return cached
+    content = storage.get(image.thumbnail_key)
+    return Response(content=content, media_type="image/png", headers=validators(tag))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile, status
 
+from app.api.conditional import unchanged, validators
 from app.api.deps import (
     CurrentUser,
     ProjectAnnotator,
@@ -118,11 +119,16 @@ def get_current_label(image_id: IdPath, project: ProjectViewer, session: Session
 def get_label_mask(
     image_id: IdPath,
     version: VersionPath,
+    request: Request,
     project: ProjectViewer,
     session: SessionDep,
     storage: StorageDep,
 ) -> Response:
-    """The mask of one version as a PNG of class indices (0 = background)."""
+    """The mask of one version as a PNG of class indices (0 = background); a version never
+    changes, so If-None-Match with its ETag gets a 304."""
     image = get_image(session=session, project=project, image_id=image_id)
     label = service.get_label_version(session=session, image=image, version=version)
-    return Response(content=storage.get(label.mask_key), media_type="image/png")
+    if (cached := unchanged(request, label.mask_key)) is not None:
+        return cached
+    content = storage.get(label.mask_key)
+    return Response(content=content, media_type="image/png", headers=validators(label.mask_key))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
+from app.api.conditional import unchanged, validators
 from app.api.deps import (
     CurrentUser,
     PaginationDep,
@@ -172,11 +173,20 @@ def get_candidate(
 
 @router.get("/candidates/{candidate_id}/mask", response_class=Response)
 def get_candidate_mask(
-    candidate_id: IdPath, project: ProjectViewer, session: SessionDep, storage: StorageDep
+    candidate_id: IdPath,
+    request: Request,
+    project: ProjectViewer,
+    session: SessionDep,
+    storage: StorageDep,
 ) -> Response:
-    """The constructed annotation as a PNG of class indices (0 = background)."""
+    """The constructed annotation as a PNG of class indices (0 = background); ETag and 304
+    as for a label version's mask."""
     candidate = service.get_candidate(session=session, project=project, candidate_id=candidate_id)
-    return Response(content=storage.get(candidate.mask_key), media_type="image/png")
+    tag = candidate.mask_key
+    if (cached := unchanged(request, tag)) is not None:
+        return cached
+    content = storage.get(candidate.mask_key)
+    return Response(content=content, media_type="image/png", headers=validators(tag))
 
 
 @router.get("/candidates/{candidate_id}/overlay", response_class=Response)
