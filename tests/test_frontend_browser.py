@@ -501,7 +501,8 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
     page.keyboard.press("Escape")
     page.wait_for_selector(".dialog:has-text('Discard your changes to this mask?')")
     page.keyboard.press("Escape")
-    assert page.locator(".dialog").count() == 0 and page.locator(".edit-tools").count() == 1
+    page.wait_for_function("!document.querySelector('.dialog')")  # drawn on the next render
+    assert page.locator(".edit-tools").count() == 1
     # the edit ends in the middle of a stroke: the rest of the drag paints nothing, fails nothing
     paint_stroke(page, 0.12, release=False)
     page.keyboard.press("Escape")
@@ -707,7 +708,7 @@ def test_a_round_finishing_during_review_is_offered_and_fills_a_dry_queue(
         assert page.locator(shown).count() == 1 and page.inner_text(".pending-count") == "1"
         page.click(".new-round button:has-text('Load them')")
         page.wait_for_function("document.querySelector('.pending-count').textContent === '2'")
-        assert page.locator(".new-round").count() == 0
+        page.wait_for_function("!document.querySelector('.new-round')")  # the rounds reloaded
         assert page.locator("select[name=round] option[value='2']").count() == 1
 
         # a round at work is shown as such
@@ -732,8 +733,9 @@ def test_a_round_finishing_during_review_is_offered_and_fills_a_dry_queue(
             runtime, project_id, image_ids[2:], [0.7], masks[2:], number=4
         )
         page.wait_for_selector(f"dl.candidate[data-candidate='{fourth.candidate_ids[0]}']")
-        assert page.locator(".new-round").count() == 0
-        assert page.locator(".round-active").count() == 0
+        page.wait_for_function(
+            "!document.querySelector('.new-round') && !document.querySelector('.round-active')"
+        )
         page.close()
     finally:
         runtime.close()

@@ -49,12 +49,27 @@ export function ProgressBar({ fraction, label }) {
 /** A modal question; Enter confirms, Escape cancels. */
 export function Confirm({ text, confirmLabel, onConfirm, onCancel }) {
   const button = useRef(null);
-  useEffect(() => { if (button.current) button.current.focus(); }, []);
-  const onKey = (event) => {
-    if (event.key === "Escape") { event.stopPropagation(); onCancel(); }
-  };
-  return html`<div class="backdrop" onKeyDown=${onKey}>
-    <div class="dialog" role="dialog" aria-modal="true">
+  const dialog = useRef(null);
+  const handlers = useRef({});
+  handlers.current = { onConfirm, onCancel };
+  // Keys are taken on the window, ahead of the page's own: a key pressed before the default
+  // button has focus (or after focus left the dialog) still reaches the dialog. Esc cancels;
+  // Enter outside the dialog's buttons confirms, as the focused default button would.
+  useEffect(() => {
+    if (button.current) button.current.focus();
+    const onKey = (event) => {
+      const inside = dialog.current && dialog.current.contains(document.activeElement);
+      if (event.key === "Escape") handlers.current.onCancel();
+      else if (event.key === "Enter" && !inside) handlers.current.onConfirm();
+      else return;
+      event.preventDefault();
+      event.stopPropagation();
+    };
+    window.addEventListener("keydown", onKey, true);
+    return () => window.removeEventListener("keydown", onKey, true);
+  }, []);
+  return html`<div class="backdrop">
+    <div class="dialog" role="dialog" aria-modal="true" ref=${dialog}>
       <p>${text}</p>
       <div class="row">
         <button ref=${button} class="primary" onClick=${onConfirm}>${confirmLabel}</button>
