@@ -104,27 +104,17 @@ def install_error_documentation(app: FastAPI, routers: list[APIRouter]) -> None:
             routes=app.routes,
         )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for name, schema in (
-            ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
-            .pop("$defs", {})
-            .items()
-        ):
-            schemas[name] = schema
-        schemas["ErrorBody"] = {
-            key: value
-            for key, value in ErrorBody.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            ).items()
-            if key != "$defs"
-        }
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(error_schema.pop("$defs", {}))
+        schemas["ErrorBody"] = error_schema
         envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
         for operations in document["paths"].values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 responses.pop("422", None)  # FastAPI's, in a shape the API never sends
                 for status in statuses.get(operation.get("operationId", ""), []):
-                    responses[str(status)] = {"description": WHY[status], "content": envelope}
-                for code, response in responses.items():  # a route's own, described there
+                    responses[str(status)] = {"description": WHY[status]}
+                for code, response in responses.items():  # a route's own 4xx included
                     if code.startswith("4"):
                         response["content"] = envelope
         for unused in ("HTTPValidationError", "ValidationError"):
