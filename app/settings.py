@@ -95,7 +95,14 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, description="Lifetime of a browser login session.")
     login_window_seconds: int = Field(900, description="Window in which failed logins are counted.")
     login_max_failures_per_account: int = Field(
-        5, description="Failed logins of one account within the window before it is paused."
+        5,
+        description="Failed logins of one account from one address within the window before "
+        "that address is refused for it; guesses from elsewhere never lock its owner out.",
+    )
+    login_max_failures_per_account_everywhere: int = Field(
+        100,
+        description="Failed logins of one account from all addresses together within the "
+        "window before it is paused everywhere (guessing spread over many addresses).",
     )
     login_max_failures_per_address: int = Field(
         30, description="Failed logins from one address within the window before it is paused."

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.main import create_app
 from app.models import ApiToken, Role, utcnow
 from app.runtime import Runtime
 from app.security import token_digest
@@ -62,6 +63,37 @@ def test_login_rate_limited_per_account(anon_client: TestClient, runtime: Runtim
     assert int(blocked.headers["Retry-After"]) == runtime.settings.login_window_seconds
     make_user(runtime, "dr.kim")  # other accounts are not locked out by it
     assert _login(anon_client, "dr.kim")
+
+
+def test_guesses_from_elsewhere_never_lock_the_owner_out(runtime: Runtime) -> None:
+    """A stranger's wrong guesses pause the account only for the stranger's address; the
+    owner, from their own address, logs in as ever."""
+    make_user(runtime, "dr.lee")
+    limit = runtime.settings.login_max_failures_per_account
+    guess = {"username": "dr.lee", "password": "a guess"}
+    with (
+        TestClient(create_app(runtime=runtime), client=("203.0.113.7", 4000)) as stranger,
+        TestClient(create_app(runtime=runtime), client=("198.51.100.2", 4000)) as owner,
+    ):
+        for _ in range(limit):
+            assert stranger.post("/api/v1/auth/login", json=guess).status_code == 401
+        assert stranger.post("/api/v1/auth/login", json=guess).status_code == 429
+        assert _login(owner, "dr.lee")
+        # The owner's own mistakes count apart from the stranger's.
+        assert owner.post("/api/v1/auth/login", json=guess).status_code == 401
+        assert _login(owner, "dr.lee")
+
+
+def test_guessing_spread_over_many_addresses_pauses_the_account(runtime: Runtime) -> None:
+    make_user(runtime, "dr.lee")
+    runtime.settings.login_max_failures_per_account_everywhere = 6
+    guess = {"username": "dr.lee", "password": "a guess"}
+    for number in range(6):
+        with TestClient(create_app(runtime=runtime), client=(f"192.0.2.{number}", 1)) as one:
+            assert one.post("/api/v1/auth/login", json=guess).status_code == 401
+    with TestClient(create_app(runtime=runtime), client=("198.51.100.2", 1)) as owner:
+        right = {"username": "dr.lee", "password": PASSWORD}
+        assert owner.post("/api/v1/auth/login", json=right).status_code == 429
 
 
 def test_names_are_found_whatever_their_case(
@@ -361,8 +393,8 @@ def test_the_last_site_administrator_stays(client: TestClient, runtime: Runtime)
 def test_a_site_administrator_unlocks_a_paused_account(
     anon_client: TestClient, client: TestClient, runtime: Runtime
 ) -> None:
-    """Wrong guesses from elsewhere paused the account; after the unlock its owner logs in at
-    once, and new failures count from there."""
+    """Wrong guesses paused the account for this address; after the unlock its owner logs in
+    from it at once, and new failures count from there."""
     make_user(runtime, "dr.lee")
     limit = runtime.settings.login_max_failures_per_account
     guess = {"username": "dr.lee", "password": "a guess"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from app.models import ApiToken, LoginAttempt, TokenKind, User, utcnow
@@ -25,8 +25,12 @@ TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class LoginPolicy:
+    """Failed password checks allowed within ``window_seconds``: per account from one
+    address, per account from all addresses, and per address for all accounts."""
+
     window_seconds: int
     max_failures_per_account: int
+    max_failures_per_account_everywhere: int
     max_failures_per_address: int
 
 
@@ -82,20 +86,24 @@ def count_users(*, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 
 
-def _recent_failures(
-    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
-) -> int:
+def _recent_failures(session: Session, since: datetime, *conditions: ColumnElement[bool]) -> int:
     return (
         session.scalar(
             select(func.count())
             .select_from(LoginAttempt)
-            .where(column == value, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
+            .where(LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False), *conditions)
         )
         or 0
     )
 
 
 def _check_rate(session: Session, username: str, address: str, policy: LoginPolicy) -> None:
+    """Refuse (429) a password check once too many have failed within the window.
+
+    Guesses at an account count per address: a stranger guessing from elsewhere pauses only
+    their own address for it, never its owner's login. Far more failures from all addresses
+    together (a spread-out attack) pause the account everywhere, and a success or a site
+    administrator's unlock starts its count again."""
     now = utcnow()
     since = now - timedelta(seconds=policy.window_seconds)
     last_success = session.scalar(
@@ -109,10 +117,14 @@ def _check_rate(session: Session, username: str, address: str, policy: LoginPoli
         )
     )
     account_since = max(moment for moment in (since, last_success, cleared) if moment)
-    if _recent_failures(session, LoginAttempt.username, username, account_since) >= (
-        policy.max_failures_per_account
-    ) or _recent_failures(session, LoginAttempt.address, address, since) >= (
-        policy.max_failures_per_address
+    account = LoginAttempt.username == username
+    if (
+        _recent_failures(session, account_since, account, LoginAttempt.address == address)
+        >= policy.max_failures_per_account
+        or _recent_failures(session, account_since, account)
+        >= policy.max_failures_per_account_everywhere
+        or _recent_failures(session, since, LoginAttempt.address == address)
+        >= policy.max_failures_per_address
     ):
         raise TooManyRequests(
             "too many failed logins; wait and try again", retry_after=policy.window_seconds

@@ -20,6 +20,7 @@ def login_policy(settings: Settings) -> LoginPolicy:
     return LoginPolicy(
         window_seconds=settings.login_window_seconds,
         max_failures_per_account=settings.login_max_failures_per_account,
+        max_failures_per_account_everywhere=settings.login_max_failures_per_account_everywhere,
         max_failures_per_address=settings.login_max_failures_per_address,
     )
 
