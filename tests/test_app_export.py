@@ -17,6 +17,7 @@ from pycocotools import mask as coco_mask
 from app.runtime import Runtime
 from app.services.exports import spreadsheet_safe
 from tests.review_world import make_round_with_candidates, truth_mask
+from tests.test_app_imaging_deidentify import identified_dicom
 from tests.uploads import create_project, png_bytes, real_image, upload
 
 
@@ -196,3 +197,78 @@ def test_masks_with_their_images_import_into_another_project(
         io.BytesIO(_export(client, labelled.project_id, format="masks").content)
     )
     assert not any(n.startswith("images/") for n in plain.namelist())
+
+
+def _identified_project(client: TestClient) -> tuple[int, list[int]]:
+    """A project holding a DICOM full of patient details and a JPEG named after the patient,
+    both labelled."""
+    project_id = int(create_project(client, name="identified", class_names=["lesion"])["id"])  # type: ignore[call-overload]
+    base = f"/api/v1/projects/{project_id}"
+    pixels = (np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 13).astype(np.uint16)
+    dicom = identified_dicom(pixels, study="1.2.826.0.1.3680043.9.7")
+    jpeg = real_image("kvasir_seg", 3)[0].read_bytes()
+    ids = []
+    for name, data in (("DOE_JANE_1961.dcm", dicom), ("jane doe MRN-0042137.jpg", jpeg)):
+        made = client.post(f"{base}/images", files={"file": (name, data)})
+        assert made.status_code == 201, made.text
+        image = made.json()["image"]
+        mask = np.zeros((image["height"], image["width"]), np.uint8)
+        mask[5:20, 10:30] = 1
+        _post_mask(client, project_id, image["id"], mask)
+        ids.append(int(image["id"]))
+    return project_id, ids
+
+
+def test_a_deidentified_export_names_no_patient_and_still_imports(client: TestClient) -> None:
+    project_id, ids = _identified_project(client)
+    response = _export(client, project_id, format="masks", include_images="true", deidentify="true")
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == sorted([
+        f"images/image-{ids[0]}.dcm", f"images/image-{ids[1]}.jpg",
+        f"masks/image-{ids[0]}.png", f"masks/image-{ids[1]}.png", "manifest.csv",
+    ])  # fmt: skip
+    for name in archive.namelist():
+        content = archive.read(name).lower()
+        for secret in (b"doe", b"jane", b"0042137", b"19610317", b"1.2.826.0.1.3680043.9.7"):
+            assert secret not in content, (name, secret)
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    assert [row["filename"] for row in manifest] == [f"image-{ids[0]}.dcm", f"image-{ids[1]}.jpg"]
+    other = int(create_project(client, name="shared", class_names=["lesion"])["id"])  # type: ignore[call-overload]
+    imported = client.post(
+        f"/api/v1/projects/{other}/import", files={"file": ("d.zip", response.content)}
+    )
+    assert imported.status_code == 200, imported.text
+    assert (imported.json()["images_created"], imported.json()["labels_created"]) == (2, 2)
+    listed = client.get(f"/api/v1/projects/{other}/images", params={"sort": "id"}).json()
+    copies = [int(image["id"]) for image in listed["data"]]
+    for original, copy in zip(ids, copies, strict=True):
+        assert (
+            _current_mask(client, other, copy) == _current_mask(client, project_id, original)
+        ).all()
+    coco = _export(client, project_id, format="coco", deidentify="true").json()
+    assert [image["file_name"] for image in coco["images"]] == [
+        f"image-{ids[0]}.dcm",
+        f"image-{ids[1]}.jpg",
+    ]
+    # Without deidentify nothing changes: the names and files as uploaded.
+    plain = zipfile.ZipFile(io.BytesIO(_export(client, project_id, format="masks").content))
+    assert b"DOE_JANE_1961.dcm" in plain.read("manifest.csv")
+
+
+def test_an_image_with_burned_in_text_stops_a_deidentified_export(client: TestClient) -> None:
+    project_id, _ = _identified_project(client)
+    burned = identified_dicom(np.zeros((16, 16), np.uint8), study="1.2.3", BurnedInAnnotation="YES")
+    made = client.post(
+        f"/api/v1/projects/{project_id}/images", files={"file": ("scan.dcm", burned)}
+    ).json()["image"]
+    _post_mask(client, project_id, made["id"], np.ones((16, 16), np.uint8))
+    url = f"/api/v1/projects/{project_id}/export"
+    params = {"format": "masks", "include_images": "true", "deidentify": "true"}
+    refused = client.get(url, params=params)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "not_deidentifiable" and error["details"] == {"image_id": made["id"]}
+    assert "burned into the pixels" in error["message"]
+    # Masks alone carry no image metadata, so they still export under new names.
+    masks_only = client.get(url, params={"format": "masks", "deidentify": "true"})
+    assert masks_only.status_code == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -676,6 +677,15 @@ def test_a_project_made_in_the_browser_with_its_members_and_exports(
     with page.expect_download() as masks:
         page.click("button[data-export=masks]")
     assert Path(masks.value.path()).read_bytes()[:2] == b"PK"  # a zip
+    page.check("input[name=export-images]")
+    page.check("input[name=export-deidentify]")
+    with page.expect_download() as anonymous:
+        page.click("button[data-export=masks]")
+    assert anonymous.value.suggested_filename.endswith("-deidentified.zip")
+    with zipfile.ZipFile(anonymous.value.path()) as archive:
+        image_id = stored["image"]["id"]
+        assert f"images/image-{image_id}.jpg" in archive.namelist()
+        assert image.stem.encode() not in archive.read("manifest.csv")
     page.close()
 
 

@@ -27,7 +27,7 @@ from app.imaging.sniff import check_pixel_count
 _GREY = frozenset({"MONOCHROME1", "MONOCHROME2"})
 # pydicom converts the YBR colour spaces of compressed files to RGB while decoding.
 _COLOUR = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT"})
-_PARSE_ERRORS = (
+PARSE_ERRORS = (
     InvalidDicomError,
     OSError,
     EOFError,
@@ -39,7 +39,7 @@ _PARSE_ERRORS = (
 )
 
 
-def _said(error: Exception) -> str:
+def said(error: Exception) -> str:
     """The parser's message without the in-memory object reprs (``<_io.BytesIO object at
     0x7f...>``) that pydicom puts in it: they mean nothing to whoever sent the file."""
     return (
@@ -57,17 +57,17 @@ def read_dicom(data: bytes, *, max_pixels: int) -> npt.NDArray[Any]:
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
         rows, columns, bits_stored, grey = _validate_header(ds)
-    except _PARSE_ERRORS as exc:
-        raise InvalidInput(f"corrupt or truncated DICOM: {_said(exc)}") from exc
+    except PARSE_ERRORS as exc:
+        raise InvalidInput(f"corrupt or truncated DICOM: {said(exc)}") from exc
     check_pixel_count(columns, rows, max_pixels)
     try:
         _check_decoder(ds)
-    except _PARSE_ERRORS as exc:
-        raise InvalidInput(f"corrupt DICOM transfer syntax: {_said(exc)}") from exc
+    except PARSE_ERRORS as exc:
+        raise InvalidInput(f"corrupt DICOM transfer syntax: {said(exc)}") from exc
     try:
         stored = np.asarray(ds.pixel_array)
-    except (*_PARSE_ERRORS, RuntimeError) as exc:
-        raise InvalidInput(f"corrupt or truncated DICOM pixel data: {_said(exc)}") from exc
+    except (*PARSE_ERRORS, RuntimeError) as exc:
+        raise InvalidInput(f"corrupt or truncated DICOM pixel data: {said(exc)}") from exc
     expected = (rows, columns) if grey else (rows, columns, 3)
     if stored.shape != expected:
         raise InvalidInput("only single-frame 2D DICOM is supported")

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -23,7 +23,9 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import Conflict, InvalidInput
 from app.imaging import decode_mask
+from app.imaging.deidentify import deidentify_image
 from app.models import Candidate, Image, Label, LabelSource, Project, Round, utcnow
 from app.services.coco import categories, region_annotations
 from app.services.labels import is_current, newest_live_versions
@@ -51,9 +53,39 @@ class ExportRow:
 Rows = Callable[[], Iterable[ExportRow]]
 
 
+@dataclass(frozen=True)
+class Deidentification:
+    """How an export leaves out what may identify a patient: every image is named
+    ``image-<id>`` instead of its file name, and images are written without identifying
+    metadata (:mod:`app.imaging.deidentify`). ``uid_key`` keys the new DICOM UIDs."""
+
+    uid_key: bytes
+    max_pixels: int
+
+    def file(self, image: Image, data: bytes) -> bytes:
+        try:
+            return deidentify_image(
+                data, image.format, uid_key=self.uid_key, max_pixels=self.max_pixels
+            )
+        except InvalidInput as exc:
+            raise Conflict(
+                f"image {image.id} ({image.original_filename}) cannot be de-identified: "
+                f"{exc.message}",
+                code="not_deidentifiable",
+                details={"image_id": image.id},
+            ) from exc
+
+
+def export_name(image: Image, deidentified: Deidentification | None) -> str:
+    """The image's name in an export: its file name, or ``image-<id>.<ext>``."""
+    if deidentified is None:
+        return image.original_filename
+    return f"image-{image.id}{FORMAT_SUFFIXES.get(image.format, '')}"
+
+
 def current_label_rows(
     *, session: Session, project: Project, source: LabelSource | None
-) -> Iterator[ExportRow]:
+) -> Generator[ExportRow]:
     """The newest label of each labelled image, by image id; ``source`` filters on that
     newest version's source."""
     newest = newest_live_versions(Image.project_id == project.id)
@@ -67,13 +99,16 @@ def current_label_rows(
     )
     if source is not None:
         query = query.where(Label.source == source)
-    for image, label, number, dice in session.execute(query.execution_options(yield_per=200)):
-        yield ExportRow(image, label, number, dice)
+    # Closed however the export ends: a server-side cursor (PostgreSQL) left open by an
+    # export that failed half-way would hold its transaction until garbage collection.
+    with session.execute(query.execution_options(yield_per=200)) as result:
+        for image, label, number, dice in result:
+            yield ExportRow(image, label, number, dice)
 
 
-def mask_stem(image: Image, taken: set[str]) -> str:
-    """The original file name's stem, made safe for a zip entry and unique in the export."""
-    stem = PurePosixPath(image.original_filename.replace("\\", "/")).stem
+def mask_stem(image: Image, taken: set[str], name: str) -> str:
+    """The stem of the image's ``name`` in the export, made safe for a zip entry and unique."""
+    stem = PurePosixPath(name.replace("\\", "/")).stem
     stem = re.sub(r"[^\w.() -]", "_", stem).strip(" .") or f"image-{image.id}"
     if stem in taken:
         stem = f"{stem}_{image.id}"
@@ -85,18 +120,24 @@ def mask_stem(image: Image, taken: set[str]) -> str:
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "dicom": ".dcm"}
 
 
-def image_entry(image: Image, stem: str) -> str:
-    """``images/<stem>.<ext>``: the original extension, else the format's."""
-    suffix = PurePosixPath(image.original_filename.replace("\\", "/")).suffix.lower()
+def image_entry(image: Image, stem: str, name: str) -> str:
+    """``images/<stem>.<ext>``: the extension of the image's ``name``, else the format's."""
+    suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
     return f"images/{stem}{suffix or FORMAT_SUFFIXES.get(image.format, '')}"
 
 
 def write_masks_zip(
-    *, rows: Iterable[ExportRow], storage: Storage, out: IO[bytes], include_images: bool = False
+    *,
+    rows: Iterable[ExportRow],
+    storage: Storage,
+    out: IO[bytes],
+    include_images: bool = False,
+    deidentified: Deidentification | None = None,
 ) -> int:
     """``masks/<stem>.png`` (the stored PNG of class indices) for each row, and
     ``manifest.csv``; with ``include_images`` also ``images/<stem>.<ext>`` (the uploaded
-    file as it was), the layout an import reads. Returns the number of masks."""
+    file as it was, or de-identified), the layout an import reads. Returns the number of
+    masks."""
     taken: set[str] = set()
     count = 0
     with (
@@ -107,14 +148,17 @@ def write_masks_zip(
         writer = csv.writer(text)
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
-            stem = mask_stem(row.image, taken)
+            image_name = export_name(row.image, deidentified)
+            stem = mask_stem(row.image, taken, image_name)
             name = f"masks/{stem}.png"
             # PNGs are compressed already: stored as they are.
             archive.writestr(name, storage.get(row.label.mask_key), zipfile.ZIP_STORED)
             if include_images:  # JPEG and PNG are compressed too; DICOM and TIFF seldom
                 image = storage.get(row.image.storage_key)
-                archive.writestr(image_entry(row.image, stem), image)
-            writer.writerow(_manifest_row(row, name))
+                if deidentified is not None:
+                    image = deidentified.file(row.image, image)
+                archive.writestr(image_entry(row.image, stem, image_name), image)
+            writer.writerow(_manifest_row(row, name, image_name))
             count += 1
         text.flush()
         manifest.seek(0)
@@ -134,11 +178,11 @@ def spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def _manifest_row(row: ExportRow, mask_file: str) -> list[object]:
+def _manifest_row(row: ExportRow, mask_file: str, image_name: str) -> list[object]:
     label = row.label
     return [
         row.image.id,
-        spreadsheet_safe(row.image.original_filename),
+        spreadsheet_safe(image_name),
         mask_file,
         label.version,
         label.source.value,
@@ -150,7 +194,14 @@ def _manifest_row(row: ExportRow, mask_file: str) -> list[object]:
     ]
 
 
-def write_coco(*, rows: Rows, project: Project, storage: Storage, out: IO[str]) -> int:
+def write_coco(
+    *,
+    rows: Rows,
+    project: Project,
+    storage: Storage,
+    out: IO[str],
+    deidentified: Deidentification | None = None,
+) -> int:
     """COCO JSON: images, categories from the project's classes, one annotation per region.
     ``rows`` is called twice (images, then annotations), so no list of them is kept."""
     head = {
@@ -162,17 +213,17 @@ def write_coco(*, rows: Rows, project: Project, storage: Storage, out: IO[str]) 
         "categories": categories(list(project.class_names)),
     }
     out.write(json.dumps(head)[:-1] + ', "images": ')
-    count = _write_array(out, (_coco_image(row) for row in rows()))
+    count = _write_array(out, (_coco_image(row, deidentified) for row in rows()))
     out.write(', "annotations": ')
     _write_array(out, _coco_annotations(rows(), storage, len(project.class_names)))
     out.write("}")
     return count
 
 
-def _coco_image(row: ExportRow) -> dict[str, Any]:
+def _coco_image(row: ExportRow, deidentified: Deidentification | None) -> dict[str, Any]:
     return {
         "id": row.image.id,
-        "file_name": row.image.original_filename,
+        "file_name": export_name(row.image, deidentified),
         "width": row.image.width,
         "height": row.image.height,
         "label_version": row.label.version,

@@ -107,9 +107,11 @@ export const api = {
     send("PUT", `${project(id)}/members/${encodeURIComponent(username)}`, { json: { role } }),
   removeMember: (id, username) =>
     send("DELETE", `${project(id)}/members/${encodeURIComponent(username)}`),
-  exportLabels: (id, format, source, includeImages = false) =>
+  exportLabels: (id, format, source, { includeImages = false, deidentify = false } = {}) =>
     send("GET", `${project(id)}/export` + query({
-      format, source, include_images: includeImages ? "true" : undefined,
+      format, source,
+      include_images: includeImages ? "true" : undefined,
+      deidentify: deidentify ? "true" : undefined,
     }), { raw: true }),
   status: (id) => send("GET", `${project(id)}/status`),
 

@@ -23,13 +23,16 @@ function download(blob, filename) {
 export function ExportCard({ projectId }) {
   const [source, setSource] = useState("");
   const [withImages, setWithImages] = useState(false);
+  const [deidentify, setDeidentify] = useState(false);
   const [busy, setBusy] = useState("");
   const errors = useErrors();
   const fetchExport = async (format, suffix) => {
     setBusy(format);
     try {
-      const blob = await api.exportLabels(projectId, format, source, withImages && format === "masks");
-      download(blob, `project-${projectId}-labels-${format}.${suffix}`);
+      const blob = await api.exportLabels(projectId, format, source, {
+        includeImages: withImages && format === "masks", deidentify,
+      });
+      download(blob, `project-${projectId}-labels-${format}${deidentify ? "-deidentified" : ""}.${suffix}`);
     } catch (exc) {
       errors.add(exc);
     } finally {
@@ -48,6 +51,9 @@ export function ExportCard({ projectId }) {
     <label class="option"><input type="checkbox" name="export-images" checked=${withImages}
       onChange=${(e) => setWithImages(e.target.checked)} /> PNG masks with their images
       (a zip another project or server imports as it is)</label>
+    <label class="option"><input type="checkbox" name="export-deidentify" checked=${deidentify}
+      onChange=${(e) => setDeidentify(e.target.checked)} /> De-identify: images named by
+      number (image-12), without patient details (DICOM tags, EXIF, embedded text)</label>
     <div class="row">${FORMATS.map(([format, label, suffix]) => html`<button key=${format}
         data-export=${format} disabled=${Boolean(busy)} onClick=${() => fetchExport(format, suffix)}>
       ${busy === format ? "Preparing…" : label}</button>`)}</div>
