@@ -7,6 +7,8 @@ is checked through the API. Screenshots of each screen go to artifacts/frontend/
 from __future__ import annotations
 
 import base64
+import io
+import json
 import re
 import time
 import zipfile
@@ -686,6 +688,49 @@ def test_a_project_made_in_the_browser_with_its_members_and_exports(
         image_id = stored["image"]["id"]
         assert f"images/image-{image_id}.jpg" in archive.namelist()
         assert image.stem.encode() not in archive.read("manifest.csv")
+    page.close()
+
+
+def test_a_coco_data_set_zip_dropped_on_the_images_page_is_imported(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "coco import")
+    coco: dict[str, Any] = {
+        "categories": [{"id": 1, "name": "polyp"}],
+        "images": [],
+        "annotations": [],
+    }
+    entries = {}
+    for number in (1, 2):
+        image, mask = real_image("kvasir_seg", FIRST_IMAGE + number)
+        entries[f"images/{image.name}"] = image.read_bytes()
+        height, width = truth_mask(mask).shape
+        coco["images"].append(
+            {"id": number, "file_name": image.name, "width": width, "height": height}
+        )
+        polygon = [5, 5, width - 5, 5, width - 5, height // 2, 5, height // 2]
+        coco["annotations"].append(
+            {"id": number, "image_id": number, "category_id": 1, "segmentation": [polygon]}
+        )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("annotations/instances_default.json", json.dumps(coco))
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.wait_for_selector("[data-drop=datasets]")
+    zips = [
+        ("set.zip", buffer.getvalue(), "application/zip"),
+        ("bad.zip", b"PK no zip", "application/zip"),
+    ]
+    drop_files(page, "datasets", zips)
+    page.wait_for_selector(".upload-summary:has-text('Finished: 2 of 2 sent, 1 refused.')")
+    assert page.inner_text(".upload-results .ok") == "set.zip: imported: 2 new images, 2 new labels"
+    assert page.inner_text(".upload-results .error").startswith(
+        "bad.zip: the upload is not a readable zip"
+    )
+    page.wait_for_function("document.querySelectorAll('.badge.status-human-label').length === 2")
     page.close()
 
 

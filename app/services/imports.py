@@ -1,6 +1,7 @@
 """Import of a labelled data set from a zip: ``images/<stem>.<ext>`` and ``masks/<stem>.png``,
 the layout of the Kvasir-SEG, BUSI and PH2 folders (inside one enclosing folder too, as
-``zip -r set.zip set/`` makes). A mask belongs to the image with the same stem; images
+``zip -r set.zip set/`` makes), or one COCO JSON file with the images it lists
+(:mod:`app.services.coco_import`). A mask belongs to the image with the same stem; images
 without a mask arrive unlabeled.
 
 Every entry is unpacked and decoded before anything is stored, so any problem is a 4xx that
@@ -24,6 +25,7 @@ from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from app.imaging import decode_mask
 from app.models import LabelSource, Project, User
 from app.services.archive import is_litter, read_entry
+from app.services.coco_import import Drawing, draw_mask, is_coco_file, read_coco
 from app.services.images import CheckedUpload, UploadLimits, check_upload, store_image
 from app.services.jobs import create_job
 from app.services.labels import add_label, current_label, is_current_mask
@@ -35,10 +37,34 @@ EXPORT_MANIFEST = "manifest.csv"
 
 @dataclass(frozen=True)
 class ImportPair:
-    """An image entry and the entry of its mask, if the zip has one."""
+    """An image entry and where its label comes from: the entry of its mask, or the COCO
+    regions to draw; neither for an image that arrives unlabeled."""
 
     image: str
     mask: str | None
+    drawing: Drawing | None = None
+
+
+def plan_import(*, archive: zipfile.ZipFile, project: Project, max_bytes: int) -> list[ImportPair]:
+    """The images of the zip and their labels' sources, by the zip's layout: a COCO file
+    with its images when it holds one JSON file and no masks folder, else images/ and
+    masks/."""
+    names = [info.filename for info in archive.infolist()]
+    files = [name for name in names if not is_litter(name)]
+    coco = [name for name in files if is_coco_file(name)]
+    if not coco or any("/masks/" in f"/{name}" for name in files):
+        return pair_entries(names)
+    if len(coco) > 1:
+        raise InvalidInput(f"the zip holds several COCO files ({', '.join(coco)}); import one")
+    drawings = read_coco(
+        read_entry(archive, coco[0], max_bytes),
+        entry=coco[0],
+        files=[name for name in files if name != coco[0]],
+        class_names=list(project.class_names),
+    )
+    if not drawings:
+        raise InvalidInput(f"{coco[0]} lists no images")
+    return [ImportPair(entry, None, drawings[entry]) for entry in sorted(drawings)]
 
 
 @dataclass
@@ -103,11 +129,20 @@ def _image(archive: zipfile.ZipFile, entry: str, limits: UploadLimits) -> Checke
 
 
 def _mask(
-    archive: zipfile.ZipFile, entry: str, upload: CheckedUpload, project: Project, max_bytes: int
-) -> np.ndarray:
+    archive: zipfile.ZipFile,
+    pair: ImportPair,
+    upload: CheckedUpload,
+    project: Project,
+    max_bytes: int,
+) -> np.ndarray | None:
+    """The pair's label as a class mask, or None for an image that arrives unlabeled."""
     decoded = upload.decoded
-    with _naming(entry):
-        data = read_entry(archive, entry, max_bytes)
+    if pair.drawing is not None:
+        return draw_mask(pair.drawing, width=decoded.width, height=decoded.height, entry=pair.image)
+    if pair.mask is None:
+        return None
+    with _naming(pair.mask):
+        data = read_entry(archive, pair.mask, max_bytes)
         return decode_mask(
             data,
             width=decoded.width,
@@ -128,9 +163,9 @@ def check_pairs(
     masked: dict[str, tuple[str, str]] = {}
     for pair in pairs:
         upload = _image(archive, pair.image, limits)
-        if pair.mask is None:
+        mask = _mask(archive, pair, upload, project, limits.max_bytes)
+        if mask is None:
             continue
-        mask = _mask(archive, pair.mask, upload, project, limits.max_bytes)
         digest = hashlib.sha256(mask.tobytes()).hexdigest()  # same image: same shape
         seen = masked.setdefault(upload.content_hash, (pair.image, digest))
         if seen[1] != digest:
@@ -167,10 +202,10 @@ def store_pairs(
             counts.job_ids.append(job.id)
         else:
             counts.images_existing += 1
-        if pair.mask is None:
+        mask = _mask(archive, pair, upload, project, limits.max_bytes)
+        if mask is None:
             counts.without_mask += 1
             continue
-        mask = _mask(archive, pair.mask, upload, project, limits.max_bytes)
         current = current_label(session=session, image=image)
         # importing the same set again adds no versions; over a review decision's label, the
         # same mask is a human confirmation that outlives an undo of the decision

@@ -143,6 +143,8 @@ export const api = {
     upload(`${project(id)}/images`, fileForm("file", file), onProgress),
   uploadLabel: (id, imageId, file, onProgress) =>
     upload(`${project(id)}/images/${imageId}/labels`, fileForm("file", file), onProgress),
+  importZip: (id, file, onProgress) =>
+    upload(`${project(id)}/import`, fileForm("file", file), onProgress),
   thumbnail: (id, imageId) => send("GET", `${project(id)}/images/${imageId}/thumbnail`, { raw: true }),
 
   // Candidates carry their own image and mask URLs (absolute paths under /api/v1).

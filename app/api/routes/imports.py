@@ -1,4 +1,5 @@
-"""Import of a labelled data set: a zip of ``images/`` and ``masks/``, all or nothing."""
+"""Import of a labelled data set, all or nothing: a zip of ``images/`` and ``masks/``, or of
+a COCO JSON file and its images."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def import_archive(
     runtime: RuntimeDep,
     settings: SettingsDep,
     file: Annotated[
-        UploadFile, File(description="A zip of images/<name>.<ext> and masks/<name>.png")
+        UploadFile,
+        File(
+            description="A zip of images/<name>.<ext> and masks/<name>.png, or of one COCO "
+            "JSON file and the images it lists"
+        ),
     ],
 ) -> ImportResult:
     """Add the zip's images, and a human label version for each mask. Everything is checked
@@ -39,7 +44,9 @@ def import_archive(
         max_entry_bytes=settings.max_upload_bytes,
     )
     with open_archive(file.file, archive_limits) as archive:
-        pairs = service.pair_entries([info.filename for info in archive.infolist()])
+        pairs = service.plan_import(
+            archive=archive, project=project, max_bytes=settings.max_upload_bytes
+        )
         service.check_pairs(archive=archive, pairs=pairs, project=project, limits=limits)
         counts = service.store_pairs(
             session=session,

@@ -1,5 +1,5 @@
-// The image browser: every image with its label status, and drag-and-drop upload of images
-// and of human masks (matched to images by file name), with a progress bar.
+// The image browser: every image with its label status, and drag-and-drop upload of images,
+// of human masks (matched to images by file name) and of data set zips, with a progress bar.
 
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
@@ -52,6 +52,16 @@ function UploadReport({ state }) {
     <ul class="upload-results">${state.results.map((r, i) => html`<li key=${i}
       class=${r.ok ? "ok" : "error"}>${r.name}: ${r.text}</li>`)}</ul>
   </div>`;
+}
+
+/** What an import added, in the words of the images page. */
+export function describeImport(counts) {
+  const parts = [`${counts.images_created} new image${counts.images_created === 1 ? "" : "s"}`];
+  if (counts.images_existing) parts.push(`${counts.images_existing} already there`);
+  parts.push(`${counts.labels_created} new label${counts.labels_created === 1 ? "" : "s"}`);
+  if (counts.labels_unchanged) parts.push(`${counts.labels_unchanged} labels unchanged`);
+  if (counts.without_mask) parts.push(`${counts.without_mask} without a label`);
+  return `imported: ${parts.join(", ")}`;
 }
 
 // The status filter's choices: [value, label, the listing's parameters].
@@ -117,6 +127,13 @@ export function ImagesScreen({ projectId }) {
     })),
     ({ body }) => (body.created ? `added as image ${body.image.id}` : `already there (image ${body.image.id})`),
   );
+  const sendSets = (files) => run(
+    files.map((file) => ({
+      name: file.name, size: file.size,
+      send: (progress) => api.importZip(projectId, file, progress),
+    })),
+    ({ body }) => describeImport(body),
+  );
   const sendMasks = async (files) => {
     try {
       const { pairs, unmatched } = matchMasks(files, await allImages(projectId));
@@ -145,6 +162,8 @@ export function ImagesScreen({ projectId }) {
         accept="image/*,.dcm" onFiles=${sendImages} disabled=${busy} />
       <${DropZone} name="masks" label="Drop human masks here: each goes to the image with the same file name"
         accept="image/png,image/tiff,image/bmp" onFiles=${sendMasks} disabled=${busy} />
+      <${DropZone} name="datasets" label="Drop a data set zip here: images/ with masks/, or a COCO JSON file with its images"
+        accept=".zip,application/zip" onFiles=${sendSets} disabled=${busy} />
     </div>` : role && html`<p class="role-note">Viewing only: uploading images and masks needs
       the annotator role (yours: ${role}).</p>`}
     <${UploadReport} state=${upload} />
