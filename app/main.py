@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_error_documentation
+from app.api.params import refuse_unknown_query_parameters
 from app.api.routes import (
     audit,
     auth,
@@ -68,7 +69,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         )
     ]  # fmt: skip
     for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(
+            router, prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_query_parameters)]
+        )
     install_error_documentation(app, routers)
 
     install_frontend(app)  # the review page at /, its modules under /static/

@@ -260,3 +260,17 @@ def test_readme_code_blocks_close_where_they_should() -> None:
         else:
             assert inside or number == 1 or not line.startswith("# "), f"line {number}: {line}"
     assert not inside, f"the block opened at line {opened} never closes"
+
+
+def test_a_query_parameter_an_operation_does_not_take_is_a_422(client: TestClient) -> None:
+    """A misspelt filter must not answer with everything, unfiltered."""
+    project = create_project(client)
+    url = f"/api/v1/projects/{project['id']}/images"
+    refused = client.get(url, params={"lable": "none"})
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "unknown_query_parameter"
+    assert "'lable'" in error["message"] and "label" in error["message"]
+    assert client.get(url, params={"label": "none", "limit": 5}).status_code == 200
+    assert client.get("/api/v1/health", params={"verbose": "1"}).status_code == 422
+    assert client.get("/api/v1/health").status_code == 200

@@ -59,7 +59,6 @@ def error_statuses(route: APIRoute) -> list[int]:
     parts = list(_dependants(route.dependant))
     calls = {part.call for part in parts}
     path_ids = any(part.path_params for part in parts)
-    queries = any(part.query_params for part in parts)
     files = any(
         isinstance(field.field_info, params.File) for part in parts for field in part.body_params
     )
@@ -71,8 +70,7 @@ def error_statuses(route: APIRoute) -> list[int]:
         found.add(403)
     if path_ids:
         found.add(404)
-    if path_ids or queries or route.body_field:
-        found.add(422)
+    found.add(422)  # any operation: a query parameter it does not take
     writes = not (route.methods or set()) <= READS and route.name not in PASSWORD_CHECKS
     if writes and (path_ids or route.body_field):
         found.add(409)
