@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from app import __version__
 from app.api.errors import install_error_handlers
+from app.api.head import HeadAnsweredAsGet
 from app.api.openapi import install_error_documentation
 from app.api.params import refuse_unknown_query_parameters
 from app.api.routes import (
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             router, prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_query_parameters)]
         )
     install_error_documentation(app, routers)
+    app.add_middleware(HeadAnsweredAsGet, prefix=f"{API_PREFIX}/")
 
     install_frontend(app)  # the review page at /, its modules under /static/
 

@@ -61,3 +61,21 @@ def test_a_thumbnail_once_made_has_its_tag(client: TestClient, runtime: Runtime)
     first = client.get(url)
     assert first.status_code == 200, first.text
     assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def test_head_gives_the_headers_of_get_without_the_body(
+    client: TestClient, runtime: Runtime
+) -> None:
+    for url in _urls(client, runtime):
+        full = client.get(url)
+        head = client.head(url)
+        assert head.status_code == 200 and head.content == b"", url
+        for name in ("ETag", "Content-Type", "Content-Length"):
+            assert head.headers[name] == full.headers[name], (url, name)
+        assert int(head.headers["Content-Length"]) == len(full.content)
+        cached = client.head(url, headers={"If-None-Match": full.headers["ETag"]})
+        assert cached.status_code == 304 and cached.content == b""
+    missing = client.head("/api/v1/projects/999999/images/1/file")
+    assert missing.status_code == 404 and missing.content == b""
+    assert client.head("/api/v1/projects").status_code == 200
+    assert client.head("/api/v1/auth/login").status_code == 405  # POST only
