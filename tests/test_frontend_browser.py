@@ -734,6 +734,42 @@ def test_a_coco_data_set_zip_dropped_on_the_images_page_is_imported(
     page.close()
 
 
+def test_a_double_click_or_a_held_key_decides_only_the_candidate_on_screen(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "careful review")
+    image_ids, masks = [], []
+    for index in range(4):
+        image, mask = real_image("kvasir_seg", FIRST_IMAGE + 10 + index)
+        stored = api.post(
+            f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
+        )
+        image_ids.append(int(stored.json()["image"]["id"]))
+        masks.append(truth_mask(mask))
+    runtime = build_runtime(server.settings)
+    try:
+        made = make_round_with_candidates(
+            runtime, project_id, image_ids, [0.9, 0.8, 0.7, 0.6], masks
+        )
+    finally:
+        runtime.close()
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.base}/#/projects/{project_id}/review")
+    first = wait_drawn_change(page, None)
+    page.dblclick("button:has-text('Accept (A)')")
+    second = wait_drawn_change(page, first)
+    page.keyboard.down("a")  # held: the browser repeats the key
+    page.keyboard.down("a")
+    page.keyboard.down("a")
+    page.keyboard.up("a")
+    wait_drawn_change(page, second)
+    page.wait_for_function("() => !document.body.innerText.includes('sending…')")
+    time.sleep(1)  # any further decision would have been sent by now
+    statuses = [candidate(api, project_id, c)["status"] for c in made.candidate_ids]
+    assert statuses == ["accepted", "accepted", "pending", "pending"], statuses
+    page.close()
+
+
 def test_a_round_finishing_during_review_is_offered_and_fills_a_dry_queue(
     browser: Any, server: LiveServer, api: httpx.Client
 ) -> None:

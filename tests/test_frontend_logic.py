@@ -174,7 +174,11 @@ def test_keys_map_to_actions_by_mode(page: Any) -> None:
                 m.actionFor(k('z', {ctrlKey: true}), 'review'), m.actionFor(k('u'), 'review'),
                 m.actionFor(k('Z', {ctrlKey: true, shiftKey: true}), 'review'),
                 m.isTyping({tagName: 'INPUT', type: 'text'}),
-                m.isTyping({tagName: 'INPUT', type: 'range'})];
+                m.isTyping({tagName: 'INPUT', type: 'range'}, 'a'),
+                m.isTyping({tagName: 'INPUT', type: 'range'}, 'ArrowRight'),
+                m.actionFor(k('a', {repeat: true}), 'review'),
+                m.actionFor(k('ArrowRight', {repeat: true}), 'review'),
+                m.actionFor(k('Enter', {repeat: true}), 'edit')];
         """,
     )
     assert actions == [
@@ -192,7 +196,11 @@ def test_keys_map_to_actions_by_mode(page: Any) -> None:
         "undoDecision",
         None,
         True,
-        False,
+        False,  # a letter on a focused slider is still a shortcut
+        True,  # its arrow keys move it
+        None,  # a held key decides once
+        "next",  # but moves on as long as it is held
+        None,
     ]
 
 

@@ -13,8 +13,16 @@ const EDIT = {
   "+": "zoomIn", "=": "zoomIn", "-": "zoomOut", "0": "fit",
 };
 
+// What a held key must not repeat: one press, one decision on a candidate the reviewer saw.
+const ONCE = new Set(["accept", "reject", "edit", "undoDecision", "save", "cancel"]);
+
 /** The action for a keydown in `mode` ("review" or "edit"), or null. */
 export function actionFor(event, mode) {
+  const action = keyAction(event, mode);
+  return action && event.repeat && ONCE.has(action) ? null : action;
+}
+
+function keyAction(event, mode) {
   const ctrl = event.ctrlKey || event.metaKey;
   if (ctrl) {
     const key = event.key.toLowerCase();
@@ -29,10 +37,17 @@ export function actionFor(event, mode) {
   return table[key] || null;
 }
 
-/** Key presses typed into a text field belong to the field, not to the shortcuts. */
-export function isTyping(target) {
+const SLIDER_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End",
+  "PageUp", "PageDown"]);
+
+/** Key presses typed into a text field belong to the field, not to the shortcuts; so do the
+ * keys a focused slider moves by (letters still act, so a reviewer who just set the opacity
+ * goes on deciding). */
+export function isTyping(target, key = "") {
   if (!target || !target.tagName) return false;
   const tag = target.tagName.toLowerCase();
   if (tag === "textarea" || tag === "select" || target.isContentEditable) return true;
-  return tag === "input" && !["range", "checkbox", "button", "radio"].includes(target.type);
+  if (tag !== "input") return false;
+  if (target.type === "range") return SLIDER_KEYS.has(key);
+  return !["checkbox", "button", "radio"].includes(target.type);
 }

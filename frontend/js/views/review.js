@@ -21,6 +21,10 @@ const HELP = "Keys: A accept · R reject · E edit · U or Ctrl-Z undo a decisio
   "0 fit, wheel zooms, drag pans. Editing: B brush · X eraser · [ ] size · F fill holes · " +
   "Ctrl-Z/Ctrl-Y undo/redo · Enter or S save · Esc cancel · Shift-drag pans.";
 
+/** A click handler that ignores the further clicks of a double or triple click: the second
+ * click would land on the next candidate, which the reviewer has not seen. */
+const once = (action) => (event) => { if (event.detail <= 1) action(); };
+
 export function ReviewScreen({ projectId }) {
   const meta = useLoad(async () => {
     const [project, rounds] = await Promise.all([api.project(projectId), api.rounds(projectId)]);
@@ -82,6 +86,10 @@ export function ReviewScreen({ projectId }) {
       return false;
     }
     if (!current) { errors.add("There is no candidate here to decide on."); return false; }
+    if (!q.ready(current)) { // a decision is on what the reviewer saw, never on a blank viewer
+      errors.add(`Candidate ${current.id} is not on screen yet; decide once it is shown.`);
+      return false;
+    }
     if (current.decision) {
       errors.add(`Candidate ${current.id} is already ${current.decision}.`);
       return false;
@@ -185,7 +193,7 @@ export function ReviewScreen({ projectId }) {
 
   const keyHandler = useRef(null);
   keyHandler.current = (event) => {
-    if (mode === "reject" || isTyping(event.target) || document.querySelector(".dialog")) return;
+    if (mode === "reject" || isTyping(event.target, event.key) || document.querySelector(".dialog")) return;
     const action = actionFor(event, mode === "edit" ? "edit" : "review");
     if (!action || !actions[action] || (edit && edit.saving)) return;
     event.preventDefault();
@@ -232,9 +240,9 @@ export function ReviewScreen({ projectId }) {
           onCancel=${() => setMode("review")} />`}
         ${mode === "review" && html`<div class="toolbar decisions">
           <button onClick=${actions.previous}>◀ Previous</button>
-          ${canDecide ? html`<button class="primary" onClick=${actions.accept}>Accept (A)</button>
-          <button class="danger" onClick=${actions.reject}>Reject (R)</button>
-          <button onClick=${actions.edit}>Edit (E)</button>
+          ${canDecide ? html`<button class="primary" onClick=${once(actions.accept)}>Accept (A)</button>
+          <button class="danger" onClick=${once(actions.reject)}>Reject (R)</button>
+          <button onClick=${once(actions.edit)}>Edit (E)</button>
           ${current && current.decision && html`<button class="undo-decision"
             onClick=${undoDecision}>Undo ${current.decision} (U)</button>`}` : html`<span class="role-note">
             Viewing only: deciding needs the reviewer role (yours: ${role || "…"}).</span>`}
