@@ -734,7 +734,7 @@ def test_a_coco_data_set_zip_dropped_on_the_images_page_is_imported(
     page.close()
 
 
-def test_a_double_click_or_a_held_key_decides_only_the_candidate_on_screen(
+def test_a_double_click_or_a_held_key_decides_only_the_candidate_on_screen_and_strokes_ask(
     browser: Any, server: LiveServer, api: httpx.Client
 ) -> None:
     project_id = new_project(api, "careful review")
@@ -767,6 +767,31 @@ def test_a_double_click_or_a_held_key_decides_only_the_candidate_on_screen(
     time.sleep(1)  # any further decision would have been sent by now
     statuses = [candidate(api, project_id, c)["status"] for c in made.candidate_ids]
     assert statuses == ["accepted", "accepted", "pending", "pending"], statuses
+
+    # Strokes not saved yet: moving to another screen asks first, and staying keeps them.
+    page.keyboard.press("e")
+    page.wait_for_selector(".edit-tools")
+    box = page.locator(".overlay-fill").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.1)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.1, steps=6)
+    page.mouse.up()
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.click("nav.tabs a:has-text('Images')")
+    page.wait_for_function("() => location.hash.endsWith('/review')")
+    assert asked and "unsaved changes" in asked[0]
+    assert page.locator(".edit-tools").count() == 1  # still editing, strokes kept
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    page.go_back()  # Back asks too
+    page.wait_for_function("() => !location.hash.endsWith('/review')")
+    page.wait_for_selector(".edit-tools", state="detached")
+    assert len(asked) == 2
     page.close()
 
 

@@ -5,7 +5,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, token } from "./api.js";
 import { Errors, html, useErrors } from "./components.js";
-import { href, parseHash } from "./router.js";
+import { askBeforeLinksLeave, guardLeaving, href, mayLeave, parseHash } from "./router.js";
 import { DashboardScreen } from "./views/dashboard.js";
 import { ImageScreen } from "./views/image.js";
 import { ImagesScreen } from "./views/images.js";
@@ -28,9 +28,15 @@ const TABS = [["project", "Overview"], ["review", "Review"], ["images", "Images"
 function useRoute() {
   const [route, setRoute] = useState(parseHash(location.hash));
   useEffect(() => {
-    const update = () => setRoute(parseHash(location.hash));
+    let shown = location.hash || "#/";
+    const update = () => {
+      if (!mayLeave(shown)) return; // unsaved work stays, and so does the address
+      shown = location.hash || "#/";
+      setRoute(parseHash(location.hash));
+    };
     window.addEventListener("hashchange", update);
-    return () => window.removeEventListener("hashchange", update);
+    const stopAsking = askBeforeLinksLeave();
+    return () => { window.removeEventListener("hashchange", update); stopAsking(); };
   }, []);
   return route;
 }
@@ -55,7 +61,12 @@ function App() {
   const stray = useErrors();
 
   useEffect(() => {
-    const onEnded = (event) => { setUser(null); setEnded(event.detail); location.hash = "#/login"; };
+    const onEnded = (event) => {
+      guardLeaving(null); // the session is over: unsaved strokes could not be saved anyway
+      setUser(null);
+      setEnded(event.detail);
+      location.hash = "#/login";
+    };
     const onStray = (event) => stray.add(event.reason || event.error || event.message);
     window.addEventListener("samdsk:logged-out", onEnded);
     window.addEventListener("unhandledrejection", onStray);

@@ -29,3 +29,42 @@ export function href(view, projectId, imageId) {
   if (view === "image") return `#/projects/${projectId}/images/${imageId}`;
   return `#/projects/${projectId}/${view}`;
 }
+
+// A screen with unsaved work (strokes on a mask) names what to ask before the page moves to
+// another screen; `beforeunload` covers reloads and closing the tab, this covers the links,
+// the header's tabs and the browser's Back and Forward, which only change the hash.
+let leaveQuestion = null;
+
+/** While `question()` returns text, moving to another screen asks it first. Returns the
+ * function that stops asking. */
+export function guardLeaving(question) {
+  leaveQuestion = question;
+  return () => { if (leaveQuestion === question) leaveQuestion = null; };
+}
+
+function agreedToLeave() {
+  const question = leaveQuestion && leaveQuestion();
+  if (question && !window.confirm(question)) return false;
+  leaveQuestion = null;
+  return true;
+}
+
+/** Ask before a click on an in-page link leaves unsaved work; a "no" cancels the click, so
+ * the address and the history stay as they were. Returns the function that stops it. */
+export function askBeforeLinksLeave() {
+  const onClick = (event) => {
+    const link = event.target.closest ? event.target.closest("a[href^='#']") : null;
+    if (link && !agreedToLeave()) event.preventDefault();
+  };
+  document.addEventListener("click", onClick, true);
+  return () => document.removeEventListener("click", onClick, true);
+}
+
+/** Whether the hash may stay where Back, Forward or a typed address just moved it from
+ * `from`: true when nothing is unsaved or the user agrees to discard it; otherwise the
+ * address goes back to `from`. */
+export function mayLeave(from) {
+  if (agreedToLeave()) return true;
+  history.replaceState(history.state, "", from);
+  return false;
+}

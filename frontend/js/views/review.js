@@ -7,6 +7,7 @@ import { api } from "../api.js";
 import { Confirm, Errors, html, Notice, useErrors, useLoad } from "../components.js";
 import { hasRole } from "../format.js";
 import { actionFor, isTyping } from "../keys.js";
+import { guardLeaving } from "../router.js";
 import { ReviewQueue } from "../queue.js";
 import { BulkAccept } from "./bulk.js";
 import { createEditSession, EditToolbar, maskPng } from "./editor.js";
@@ -141,7 +142,7 @@ export function ReviewScreen({ projectId }) {
     }
   };
 
-  // Leaving the page (reload, closing the tab) with unsaved strokes asks first.
+  // Leaving the page (reload, closing the tab, another screen) with unsaved strokes asks first.
   useEffect(() => {
     if (mode !== "edit" || !edit) return undefined;
     const guard = (event) => {
@@ -150,7 +151,9 @@ export function ReviewScreen({ projectId }) {
       event.returnValue = "";
     };
     window.addEventListener("beforeunload", guard);
-    return () => window.removeEventListener("beforeunload", guard);
+    const stopAsking = guardLeaving(() => (edit.history.canUndo
+      ? "Leave the review and discard your unsaved changes to this mask?" : null));
+    return () => { window.removeEventListener("beforeunload", guard); stopAsking(); };
   }, [mode, edit]);
 
   const undoDecision = () => {
