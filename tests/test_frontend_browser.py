@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -792,6 +793,56 @@ def test_a_double_click_or_a_held_key_decides_only_the_candidate_on_screen_and_s
     page.wait_for_function("() => !location.hash.endsWith('/review')")
     page.wait_for_selector(".edit-tools", state="detached")
     assert len(asked) == 2
+    page.close()
+
+
+def test_a_clinician_draws_a_human_label_on_the_image_page(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "drawn labels")
+    image, _ = real_image("kvasir_seg", FIRST_IMAGE + 20)
+    stored = api.post(
+        f"/projects/{project_id}/images", files={"file": (image.name, image.read_bytes())}
+    ).json()["image"]
+    labels = f"/projects/{project_id}/images/{stored['id']}/labels"
+    page = open_page(browser, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.base}/#/projects/{project_id}/images/{stored['id']}")
+    page.wait_for_selector(f"#viewer[data-drawn='{stored['id']}-v0']")  # the image, unlabelled
+    assert page.inner_text(".shown-version") == "No label: the image alone."
+
+    def stroke(y: float) -> None:
+        box = page.locator(".overlay-fill").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * y, steps=8)
+        page.mouse.up()
+
+    page.click("button[name=draw-label]")
+    page.wait_for_selector(".label-editor .edit-tools")
+    page.fill("input[name=brush-size]", "30")
+    stroke(0.5)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".notice:has-text('Saved as label version 1.')")
+    first = api.get(f"{labels}/current").json()
+    assert (first["version"], first["source"]) == (1, "human")
+    assert 0.01 < first["foreground_fraction"] < 0.5
+
+    # Someone else saves a version while this one is drawn: nothing is lost either way.
+    page.wait_for_selector(f"#viewer[data-drawn='{stored['id']}-v1']")
+    page.click("button[name=draw-label]")
+    page.wait_for_selector(".label-editor .edit-tools")
+    stroke(0.2)
+    height, width = stored["height"], stored["width"]
+    other = np.zeros((height, width), np.uint8)
+    other[: height // 4, : width // 4] = 1
+    assert api.post(labels, files={"file": ("m.png", png_bytes(other))}).status_code == 201
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".label-conflict")
+    assert page.locator(".label-editor .edit-tools").count() == 1  # strokes kept
+    page.click("button:has-text('Save mine as the newest version anyway')")
+    page.wait_for_selector(".notice:has-text('Saved as label version 3.')")
+    versions = api.get(labels).json()
+    assert [label["version"] for label in versions] == [1, 2, 3]
     page.close()
 
 

@@ -141,8 +141,11 @@ export const api = {
     send("GET", `${project(id)}/images` + query({ ...only, offset, limit })),
   uploadImage: (id, file, onProgress) =>
     upload(`${project(id)}/images`, fileForm("file", file), onProgress),
-  uploadLabel: (id, imageId, file, onProgress) =>
-    upload(`${project(id)}/images/${imageId}/labels`, fileForm("file", file), onProgress),
+  uploadLabel: (id, imageId, file, onProgress, expectedVersion = null) => {
+    const form = fileForm("file", file);
+    if (expectedVersion !== null) form.append("expected_version", String(expectedVersion));
+    return upload(`${project(id)}/images/${imageId}/labels`, form, onProgress);
+  },
   importZip: (id, file, onProgress) =>
     upload(`${project(id)}/import`, fileForm("file", file), onProgress),
   thumbnail: (id, imageId) => send("GET", `${project(id)}/images/${imageId}/thumbnail`, { raw: true }),

@@ -37,12 +37,24 @@ function decode(image, mask, box) {
   });
 }
 
+/** An all-background mask of `width` x `height`, as the PNG the decoder reads. */
+export function emptyMask(width, height) {
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#000";
+  context.fillRect(0, 0, width, height);
+  return canvas.convertToBlob({ type: "image/png" });
+}
+
 /** Fetch and decode one candidate: {id, image, fill, contour, classes, width, height,
  * preview: {image, fill, contour} | null}. `box` is the viewer's size in device pixels: the
- * preview is the image fitted into it (null for images that fit already). */
+ * preview is the image fitted into it (null for images that fit already). Without a
+ * `mask_url` the mask is empty (an image with no label yet, of `width` x `height`). */
 export async function loadAssets(candidate, box) {
   const [image, mask] = await Promise.all([
-    api.blob(candidate.image_url), api.blob(candidate.mask_url),
+    api.blob(candidate.image_url),
+    candidate.mask_url ? api.blob(candidate.mask_url)
+      : emptyMask(candidate.width, candidate.height),
   ]);
   let result = await decode(image, mask, box);
   if (result.undecodable) {

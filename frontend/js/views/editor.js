@@ -56,7 +56,7 @@ export function maskPng(session) {
   return canvas.convertToBlob({ type: "image/png" });
 }
 
-export function EditToolbar({ session, classNames, onAction, onSet }) {
+export function EditToolbar({ session, classNames, onAction, onSet, saveLabel = "Save corrected label" }) {
   const tool = (name, label, key) => html`<button class=${session.tool === name ? "on" : ""}
     aria-pressed=${session.tool === name} onClick=${() => onSet({ tool: name })}>${label} (${key})</button>`;
   return html`<div class="toolbar edit-tools">
@@ -73,7 +73,7 @@ export function EditToolbar({ session, classNames, onAction, onSet }) {
     <button disabled=${!session.history.canRedo} onClick=${() => onAction("redo")}>Redo (Ctrl-Y)</button>
     <button onClick=${() => onAction("fillHoles")}>Fill holes (F)</button>
     <button class="primary" disabled=${session.saving} onClick=${() => onAction("save")}>
-      ${session.saving ? "Saving…" : "Save corrected label (Enter)"}</button>
+      ${session.saving ? "Saving…" : `${saveLabel} (Enter)`}</button>
     <button disabled=${session.saving} onClick=${() => onAction("cancel")}>Cancel (Esc)</button>
   </div>`;
 }

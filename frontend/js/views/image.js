@@ -1,5 +1,6 @@
-// One image: its label versions (who, when, from which round; retracted ones marked), any
-// version drawn over the image in the viewer, and a new human label for annotators.
+// One image: its label versions (who, when, from which round; retracted ones marked), the
+// image with any version drawn over it, and a new human label for annotators: drawn with the
+// brush from the version on screen (or from nothing), or uploaded as a mask file.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.js";
@@ -7,6 +8,7 @@ import { loadAssets, releaseAssets } from "../assets.js";
 import { Errors, html, Notice, useErrors, useLoad } from "../components.js";
 import { bytes, hasRole, percent } from "../format.js";
 import { href } from "../router.js";
+import { LabelEditor } from "./label_editor.js";
 import { Viewer } from "./viewer.js";
 
 const VIEW_BOX = { width: 1200, height: 800 };
@@ -26,6 +28,7 @@ export function ImageScreen({ projectId, imageId }) {
   const [chosen, setChosen] = useState(null);
   const [assets, setAssets] = useState(null);
   const [notice, setNotice] = useState("");
+  const [drawing, setDrawing] = useState(false);
   const errors = useErrors();
   const control = useRef({}).current;
   const data = loaded.data;
@@ -34,12 +37,13 @@ export function ImageScreen({ projectId, imageId }) {
   const shown = chosen ?? (current ? current.version : null);
 
   useEffect(() => {
-    if (!data || shown === null) return undefined;
+    if (!data) return undefined;
     let cancelled = false;
     const base = `/api/v1/projects/${projectId}/images/${imageId}`;
+    const { width, height } = data.image;
     loadAssets({
-      id: `${imageId}-v${shown}`, image_id: imageId,
-      image_url: `${base}/file`, mask_url: `${base}/labels/${shown}/mask`,
+      id: `${imageId}-v${shown ?? 0}`, image_id: imageId, width, height,
+      image_url: `${base}/file`, mask_url: shown === null ? null : `${base}/labels/${shown}/mask`,
     }, VIEW_BOX).then(
       (next) => { if (cancelled) releaseAssets(next); else setAssets(next); },
       errors.add,
@@ -63,6 +67,14 @@ export function ImageScreen({ projectId, imageId }) {
     }
   };
 
+  const drawn = (label, repeated) => {
+    setDrawing(false);
+    setNotice(repeated ? `That mask already is version ${label.version}: nothing added.`
+      : `Saved as label version ${label.version}.`);
+    setChosen(null);
+    loaded.reload();
+  };
+
   if (!data) {
     return html`<section class="image-page"><${Errors} errors=${loaded.error ? [loaded.error] : []} />
       ${loaded.loading && html`<p class="note">Loading…</p>`}</section>`;
@@ -83,7 +95,7 @@ export function ImageScreen({ projectId, imageId }) {
         <th>Made</th><th>State</th></tr></thead>
       <tbody>${labels.slice().reverse().map((label) => html`<tr key=${label.id}
           data-version=${label.version} class=${label.version === shown ? "current" : ""}
-          onClick=${() => setChosen(label.version)}>
+          onClick=${() => !drawing && setChosen(label.version)}>
         <td><button class="link">${label.version}</button></td><td>${label.source}</td>
         <td>${label.author}</td><td>${label.round_number ?? "–"}</td>
         <td>${percent(label.foreground_fraction, 1)}</td>
@@ -91,11 +103,19 @@ export function ImageScreen({ projectId, imageId }) {
         <td class="state">${versionState(label, current)}</td>
       </tr>`)}</tbody>
     </table>` : html`<p class="note">No label yet.</p>`}
-    ${hasRole(project.my_role, "annotator") && html`<label class="upload-label">
-      Upload a new human mask (PNG, TIFF or BMP, ${image.width}×${image.height}):
-      <input type="file" name="label-file" accept="image/png,image/tiff,image/bmp"
-        onChange=${upload} /></label>`}
-    ${shown !== null && html`<p class="note">Showing version ${shown}.</p>
+    ${hasRole(project.my_role, "annotator") && !drawing && html`<div class="row label-actions">
+      <button class="primary" name="draw-label" disabled=${!assets}
+        onClick=${() => setDrawing(true)}>${shown === null ? "Draw a label"
+          : `Draw a new version from version ${shown}`}</button>
+      <label class="upload-label">or upload a mask (PNG, TIFF or BMP, ${image.width}×${image.height}):
+        <input type="file" name="label-file" accept="image/png,image/tiff,image/bmp"
+          onChange=${upload} /></label>
+    </div>`}
+    ${drawing && assets ? html`<${LabelEditor} projectId=${projectId} imageId=${imageId}
+        assets=${assets} startedFrom=${shown === null ? "an empty mask" : `version ${shown}`}
+        currentVersion=${current ? current.version : 0} classNames=${project.class_names}
+        onSaved=${drawn} onClose=${() => setDrawing(false)} onError=${errors.add} />`
+      : html`<p class="note shown-version">${shown === null ? "No label: the image alone." : `Showing version ${shown}.`}</p>
       <div class="image-viewer"><${Viewer} assets=${assets} waiting=${!assets} editor=${null}
         showOverlay=${true} opacity=${0.45} control=${control} /></div>`}
   </section>`;
