@@ -166,8 +166,9 @@ def upload_images_and_masks(
     drop_files(page, "images", [*files, ("notes.png", b"not an image at all", "image/png")])
     page.wait_for_selector(".upload-summary:has-text('Finished')")
     assert page.inner_text(".upload-summary") == "Finished: 9 of 9 sent, 1 refused."
-    refused = page.inner_text(".upload-results .error")
+    refused = page.inner_text(".upload-results li >> nth=0")  # refusals come first
     assert refused.startswith("notes.png: ") and len(refused) > len("notes.png: ") + 10
+    assert "notes.png" not in refused.removeprefix("notes.png: ")  # named once
     seen = page.evaluate("window.progressSeen")
     assert seen[-1] == 100 and any(0 < value < 100 for value in seen), seen
     page.wait_for_function(f"document.querySelectorAll('tr[data-image]').length === {len(pairs)}")
@@ -843,6 +844,33 @@ def test_a_clinician_draws_a_human_label_on_the_image_page(
     page.wait_for_selector(".notice:has-text('Saved as label version 3.')")
     versions = api.get(labels).json()
     assert [label["version"] for label in versions] == [1, 2, 3]
+    page.close()
+
+
+def test_an_admin_giving_up_their_own_role_is_asked_and_the_page_follows(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    project_id = new_project(api, "handover")
+    assert api.post("/users", json={"username": "drhand", "password": "a handover pw"}).is_success
+    assert api.put(f"/projects/{project_id}/members/drhand", json={"role": "admin"}).is_success
+    page = open_page(browser, server, "drhand", "a handover pw")
+    page.goto(f"{server.base}/#/projects/{project_id}")
+    page.wait_for_selector("button:has-text('Start round')")
+    page.fill("input[name=member-username]", "nobody")
+    page.click("button:has-text('Add or change')")
+    page.wait_for_selector(".members .errors:has-text('nobody')")
+    own = "tr[data-member=drhand] select"
+    page.select_option(own, "viewer")
+    page.wait_for_selector(".dialog:has-text('Make yourself viewer?')")
+    page.click(".dialog button:has-text('Cancel')")
+    page.wait_for_selector(".dialog", state="detached")
+    assert page.eval_on_selector(own, "select => select.value") == "admin"
+    assert members(api, project_id)["drhand"] == "admin"
+    page.select_option(own, "viewer")
+    page.click(".dialog button:has-text('Yes, give it up')")
+    page.wait_for_selector("button:has-text('Start round')", state="detached")
+    assert members(api, project_id)["drhand"] == "viewer"
+    assert page.locator(".members .errors").count() == 0  # the old refusal is answered
     page.close()
 
 

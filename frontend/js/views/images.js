@@ -42,15 +42,23 @@ function DropZone({ label, name, accept, onFiles, disabled }) {
   </div>`;
 }
 
+/** A result's line: the API names the file in its message too, but it is said once. */
+export function resultLine(result) {
+  return `${result.name}: ${result.text.startsWith(`${result.name}: `)
+    ? result.text.slice(result.name.length + 2) : result.text}`;
+}
+
 function UploadReport({ state }) {
   if (!state) return null;
   const failed = state.results.filter((r) => !r.ok);
+  // Refused files first: in a long list they must not hide below the ones that went in.
+  const listed = [...failed, ...state.results.filter((r) => r.ok)];
   return html`<div class="upload-report">
     <${ProgressBar} fraction=${state.progress} label="upload progress" />
     <p class="upload-summary">${state.done ? "Finished" : "Uploading"}:${" "}
       ${state.results.length} of ${state.total} sent, ${failed.length} refused.</p>
-    <ul class="upload-results">${state.results.map((r, i) => html`<li key=${i}
-      class=${r.ok ? "ok" : "error"}>${r.name}: ${r.text}</li>`)}</ul>
+    <ul class="upload-results">${listed.map((r, i) => html`<li key=${i}
+      class=${r.ok ? "ok" : "error"}>${resultLine(r)}</li>`)}</ul>
   </div>`;
 }
 

@@ -164,6 +164,7 @@ export function ProjectScreen({ projectId }) {
     <${ExportCard} projectId=${projectId} />
     ${admin && html`<${SettingsCard} key=${project.id} project=${project}
       onSaved=${() => overview.reload()} />`}
-    <${MembersCard} projectId=${projectId} canEdit=${admin} />
+    <${MembersCard} projectId=${projectId} canEdit=${admin}
+      onOwnRoleChanged=${() => overview.reload()} />
   </section>`;
 }

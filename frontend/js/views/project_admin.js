@@ -2,7 +2,7 @@
 
 import { useState } from "preact/hooks";
 import { api } from "../api.js";
-import { Errors, html, useErrors, useLoad } from "../components.js";
+import { Confirm, Errors, html, useErrors, useLoad } from "../components.js";
 
 const ROLES = ["viewer", "annotator", "reviewer", "admin"];
 const FORMATS = [
@@ -62,39 +62,60 @@ export function ExportCard({ projectId }) {
 }
 
 // Admins add, change and remove members; everyone else sees who works on the project.
-export function MembersCard({ projectId, canEdit }) {
+export function MembersCard({ projectId, canEdit, onOwnRoleChanged }) {
   const members = useLoad(() => api.members(projectId), [projectId]);
+  const me = useLoad(() => api.me(), []);
   const [username, setUsername] = useState("");
   const [role, setRole] = useState("annotator");
+  const [asking, setAsking] = useState(null); // {text, work}: giving up one's own admin role
+  const [drawn, setDrawn] = useState(0); // bumped to redraw the role choices after a "no"
   const errors = useErrors();
-  const change = async (work) => {
+  const change = async (work, own = false) => {
     try {
       await work();
+      errors.clear(); // an earlier refusal is answered by what has now worked
       await members.reload();
+      if (own) onOwnRoleChanged();
     } catch (exc) {
       errors.add(exc);
     }
+  };
+  // A site superuser keeps every right whatever the role; anyone else asked to confirm.
+  const isMe = (name) => me.data && !me.data.is_superuser &&
+    name.toLowerCase() === me.data.username.toLowerCase();
+  const changeMember = (name, work, what) => {
+    if (!isMe(name)) { change(work); return; }
+    setAsking({ text: `${what} You will no longer manage this project's members, rounds or ` +
+      "settings, and only another admin can give the role back.", work });
   };
   const add = (event) => {
     event.preventDefault();
     const name = username.trim();
     if (!name) return;
-    change(async () => { await api.setRole(projectId, name, role); setUsername(""); });
+    const work = async () => { await api.setRole(projectId, name, role); setUsername(""); };
+    if (role === "admin") change(work);
+    else changeMember(name, work, `Make yourself ${role}?`);
   };
   const roleSelect = (value, onChange, name) => html`<select name=${name} value=${value}
       onChange=${(e) => onChange(e.target.value)}>
     ${ROLES.map((r) => html`<option key=${r} value=${r}>${r}</option>`)}</select>`;
   return html`<div class="card members">
     <h2>Members</h2>
+    ${asking && html`<${Confirm} text=${asking.text} confirmLabel="Yes, give it up"
+      onConfirm=${() => { const { work } = asking; setAsking(null); change(work, true); }}
+      onCancel=${() => { setAsking(null); setDrawn((n) => n + 1); }} />`}
     <${Errors} errors=${[...(members.error ? [members.error] : []), ...errors.errors]}
       onDismiss=${errors.dismiss} />
     ${members.data && html`<table class="list">
       <thead><tr><th>User</th><th>Role</th><th></th></tr></thead>
-      <tbody>${members.data.map((m) => html`<tr key=${m.username} data-member=${m.username}>
+      <tbody>${members.data.map((m) => html`<tr key=${`${m.username}-${drawn}`} data-member=${m.username}>
         <td>${m.username}</td>
-        ${canEdit ? html`<td>${roleSelect(m.role, (r) =>
-          change(() => api.setRole(projectId, m.username, r)), "member-role")}</td>
-        <td><button class="link" onClick=${() => change(() => api.removeMember(projectId, m.username))}>
+        ${canEdit ? html`<td>${roleSelect(m.role, (r) => (r === "admin"
+          ? change(() => api.setRole(projectId, m.username, r))
+          : changeMember(m.username, () => api.setRole(projectId, m.username, r),
+            `Make yourself ${r}?`)), "member-role")}</td>
+        <td><button class="link" onClick=${() => changeMember(m.username,
+          () => api.removeMember(projectId, m.username), "Leave this project?")}>
           remove</button></td>` : html`<td class="member-role">${m.role}</td><td></td>`}
       </tr>`)}</tbody>
     </table>`}

@@ -129,7 +129,10 @@ export function QueueList({ queue, onPick }) {
   return html`<ol class="queue-list">
     ${start > 0 && html`<li class="muted">${start} earlier…</li>`}
     ${shown.map((c, j) => html`<li key=${c.id} class=${start + j === queue.index ? "current" : ""}
-        onClick=${() => onPick(start + j)}>
+        tabindex="0" role="button" aria-current=${start + j === queue.index ? "true" : undefined}
+        aria-label=${`candidate ${c.id}, match score ${score(c.score)}${c.decision ? `, ${c.decision}` : ""}`}
+        onClick=${() => onPick(start + j)}
+        onKeyDown=${(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onPick(start + j); } }}>
       <span>${score(c.score)}</span> <span class="muted">#${c.id}</span>
       ${c.decision && html` <span class=${`badge ${c.decision}`}>${c.decision}</span>`}
     </li>`)}
