@@ -114,6 +114,28 @@ def record_progress(page: Any) -> None:
     )
 
 
+def fits_a_phone(page: Any, server: LiveServer, project_id: int, views: list[str]) -> None:
+    """On a phone (390 px wide) no screen is wider than it, and the viewer keeps the width."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    for view in views:
+        page.goto(f"{server.base}/#/projects/{project_id}/{view}".rstrip("/"))
+        page.wait_for_selector("main section")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)  # what the answers draw
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        culprits = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+              .filter((e) => e.getBoundingClientRect().right > 391 && !e.closest('table'))
+              .map((e) => [e.tagName, e.className, Math.round(e.getBoundingClientRect().right)])
+              .slice(0, 8)"""
+        )
+        assert wide <= 390, (view, wide, culprits)
+        if page.locator("#viewer").count():
+            assert page.locator("#viewer").bounding_box()["width"] > 300, view
+    page.screenshot(path=screenshot_path(f"phone-{views[-1] or 'project'}"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 820})
+
+
 def wait_drawn_change(page: Any, shown: str | None) -> str:
     page.wait_for_function(
         "shown => (document.querySelector('#viewer').dataset.drawn ?? null) !== shown", arg=shown
@@ -153,6 +175,7 @@ def test_upload_round_review_and_dashboard(
     run_round(page, server, project_id)
     review_with_the_keyboard(page, server, api, project_id)
     read_the_dashboard(page, server, api, project_id)
+    fits_a_phone(page, server, project_id, ["review", "dashboard"])
     page.close()
 
 
@@ -844,6 +867,9 @@ def test_a_clinician_draws_a_human_label_on_the_image_page(
     page.wait_for_selector(".notice:has-text('Saved as label version 3.')")
     versions = api.get(labels).json()
     assert [label["version"] for label in versions] == [1, 2, 3]
+
+    views = [f"images/{stored['id']}", "images", "review", "dashboard", ""]
+    fits_a_phone(page, server, project_id, views)
     page.close()
 
 
