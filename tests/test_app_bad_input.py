@@ -174,3 +174,16 @@ def test_bad_round_settings_are_422_even_while_a_round_is_active(
     assert refused.status_code == 422 and "resnet9999" in refused.text
     assert client.post(url, json={}).status_code == 409  # a good request waits its turn
     assert state_snapshot(runtime) == before
+
+
+def test_a_refused_field_is_named_as_a_person_reads_it(client: TestClient) -> None:
+    """The message names the field without pydantic's ``body.`` and ``Value error,``; the
+    details keep the whole location for programs."""
+    project = create_project(client)
+    url = f"/api/v1/projects/{project['id']}"
+    knowledge = {"polyp": {"min_regions": 3, "max_regions": 1}}
+    refused = client.patch(url, json={"knowledge": knowledge}).json()["error"]
+    assert refused["message"].startswith("knowledge.polyp: min_regions must not exceed")
+    assert refused["details"][0]["loc"][0] == "body"
+    listed = client.get(f"{url}/images", params={"limit": -1}).json()["error"]["message"]
+    assert listed.startswith("query parameter limit: ")

@@ -18,7 +18,7 @@ from tests.uploads import create_project, state_snapshot
 
 BAD_MODEL_SETTINGS = [
     ({"human_share": 1.5}, "human_share"),
-    ({"stepz": 300}, "unknown ModelConfig keys"),
+    ({"stepz": 300}, "unknown model setting 'stepz'; a request may set: "),
     ({"steps": "many"}, "steps must be an integer"),
     ({"input_size": 100}, "multiple of 32"),
     ({"machine_label_weight": -1}, "machine_label_weight"),

@@ -382,6 +382,7 @@ def test_an_admin_cancels_a_running_round_and_a_viewer_cannot_start_one(
     page.wait_for_selector(".server-sources.warning")
     assert "offline" in page.inner_text(".server-sources")
     assert "no SAM checkpoint configured" in page.inner_text(".server-sources")
+    assert "not SAM" in page.inner_text(".server-sources")
     page.click("summary")
     page.fill("textarea[name=round-settings]", "{not json")
     page.click("button:has-text('Start round')")

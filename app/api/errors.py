@@ -47,14 +47,26 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     details = [
         {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
     ]
-    first = details[0] if details else {"loc": [], "msg": "invalid request"}
-    where = ".".join(str(part) for part in first["loc"])
-    message = f"{where}: {first['msg']}"
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    said = str(first.get("msg", "")).removeprefix("Value error, ")
+    message = f"{_where(list(first.get('loc', ())))}: {said}"
     unparsed = next((err for err in exc.errors() if err.get("type") == "json_invalid"), None)
     if unparsed is not None:  # say so in words, not "body.0: JSON decode error"
         reason = (unparsed.get("ctx") or {}).get("error", "")
         message = f"the request body is not valid JSON{f' ({reason})' if reason else ''}"
     return _error(422, "invalid_request", message, details=details)
+
+
+def _where(loc: list[object]) -> str:
+    """A field as a person reads it: ``knowledge.polyp.min_regions`` for a body's field (the
+    details keep pydantic's whole ``loc``), ``query parameter limit`` for the others."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] == "body":
+        return ".".join(parts[1:]) or "request body"
+    if len(parts) >= 2 and parts[0] in ("query", "path", "header", "cookie"):
+        return f"{parts[0]} parameter {'.'.join(parts[1:])}"
+    return ".".join(parts) or "request"
 
 
 def _phrase(status: int) -> str:

@@ -9,6 +9,7 @@ any file it likes, or start from another project's model.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -100,6 +101,14 @@ def check_client_model_settings(
     over a project's ``stored`` settings; ``InvalidInput`` for a setting only the server may
     choose, a class count other than the project's, a value beyond ``MODEL_SETTING_LIMITS``,
     a malformed device, or an architecture or encoder the worker could not build."""
+    settable = sorted(
+        {field.name for field in dataclasses.fields(ModelConfig)} - set(SERVER_ONLY_SETTINGS)
+    )
+    unknown = sorted(set(given) - set(settable) - set(SERVER_ONLY_SETTINGS))
+    if unknown:  # named with what a request may set, not every field the library has
+        raise InvalidInput(
+            f"unknown model setting {unknown[0]!r}; a request may set: {', '.join(settable)}"
+        )
     server_only = sorted(set(given) & set(SERVER_ONLY_SETTINGS))
     if server_only:
         raise InvalidInput(

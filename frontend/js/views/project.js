@@ -63,10 +63,15 @@ function ServerSources({ proposalSettings }) {
   const { proposal_source: serverSource, proposal_weights: weights } = health.data;
   const chosen = proposalSettings && proposalSettings.source;
   const source = chosen || serverSource;
-  const offline = source === "offline";
-  return html`<p class=${`server-sources ${offline ? "warning" : "note"}`}>
-    ${chosen ? "Proposals chosen by this project" : "Proposals on this server"}: <b>${source}</b>${
-      offline && chosen ? "." : html`: ${weights}.`}</p>`;
+  if (source !== "offline") {
+    return html`<p class="server-sources note">Region proposals: <b>SAM</b>, ${weights}${
+      chosen ? " (chosen in this project's settings)" : ""}.</p>`;
+  }
+  // Said plainly: offline proposals change what a round can find.
+  const why = chosen ? "chosen in this project's settings"
+    : "this server has no SAM checkpoint configured (SAMDSK_SAM_CHECKPOINT)";
+  return html`<p class="server-sources warning">Region proposals: <b>offline</b> classical
+    image segmentation, not SAM: ${why}.</p>`;
 }
 
 function StartRound({ onStart, busy, modelSettings, proposalSettings }) {
