@@ -217,3 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         return subprocess.call(worker_command(settings))
     return run_all(settings)
+
+
+if __name__ == "__main__":  # python -m app.cli run: the same as `samdsk run`
+    sys.exit(main())

@@ -901,6 +901,49 @@ def test_an_admin_giving_up_their_own_role_is_asked_and_the_page_follows(
     page.close()
 
 
+def test_an_account_page_makes_api_tokens_and_changes_the_password(
+    browser: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    assert api.post(
+        "/users", json={"username": "drtok", "password": "a first passphrase"}
+    ).is_success
+    page = open_page(browser, server, "drtok", "a first passphrase")
+    page.click("header a.user")
+    page.wait_for_selector("section.account h1:has-text('drtok')")
+    page.wait_for_selector(".tokens .note:has-text('No API token yet.')")
+    page.fill("input[name=token-name]", "pacs-router")
+    page.click("button:has-text('Create token')")
+    secret = page.inner_text(".new-token .token-value").strip()
+    with httpx.Client(base_url=f"{server.base}/api/v1") as tool:
+        me = tool.get("/users/me", headers={"Authorization": f"Bearer {secret}"})
+        assert me.status_code == 200 and me.json()["username"] == "drtok"
+        page.click("button:has-text('Done')")
+        assert page.locator(".new-token").count() == 0  # shown once, then gone
+        page.click("tr:has-text('pacs-router') button:has-text('revoke')")
+        page.wait_for_selector("tr:has-text('pacs-router') td.state:has-text('revoked')")
+        assert (
+            tool.get("/users/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+        )
+
+    page.fill("input[name=current-password]", "not my password")
+    page.fill("input[name=new-password]", "a second passphrase")
+    page.fill("input[name=new-password-again]", "a second passphrase")
+    page.click("button:has-text('Change password')")
+    page.wait_for_selector(".password .errors:has-text('wrong')")
+    page.fill("input[name=current-password]", "a first passphrase")
+    page.fill("input[name=new-password-again]", "a typo passphrase")
+    page.click("button:has-text('Change password')")
+    page.wait_for_selector(".password .errors:has-text('differ')")
+    page.fill("input[name=new-password-again]", "a second passphrase")
+    page.click("button:has-text('Change password')")
+    page.wait_for_selector("text=Your password was changed: log in with the new one.")
+    page.fill("input[name=username]", "drtok")
+    page.fill("input[name=password]", "a second passphrase")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".projects-page[data-loaded=true]")
+    page.close()
+
+
 def test_a_round_finishing_during_review_is_offered_and_fills_a_dry_queue(
     browser: Any, server: LiveServer, api: httpx.Client
 ) -> None:

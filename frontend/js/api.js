@@ -19,7 +19,7 @@ export const token = {
 };
 
 // A 401 anywhere means the session is over; the app listens and returns to the login screen.
-function sessionEnded(message) {
+export function sessionEnded(message) {
   token.clear();
   window.dispatchEvent(new CustomEvent("samdsk:logged-out", { detail: message }));
 }
@@ -96,6 +96,14 @@ export const api = {
   login: (username, password) => send("POST", "/auth/login", { json: { username, password } }),
   logout: () => send("POST", "/auth/logout"),
   me: () => send("GET", "/users/me"),
+  changePassword: (current, next) => send("POST", "/users/me/password", {
+    json: { current_password: current, new_password: next },
+  }),
+  tokens: () => send("GET", "/tokens"),
+  createToken: (name, expiresAt = null) => send("POST", "/tokens", {
+    json: expiresAt ? { name, expires_at: expiresAt } : { name },
+  }),
+  revokeToken: (tokenId) => send("DELETE", `/tokens/${tokenId}`),
   health: () => send("GET", "/health"),
 
   projects: () => send("GET", "/projects?limit=500"),

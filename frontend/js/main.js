@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, token } from "./api.js";
 import { Errors, html, useErrors } from "./components.js";
 import { askBeforeLinksLeave, guardLeaving, href, mayLeave, parseHash } from "./router.js";
+import { AccountScreen } from "./views/account.js";
 import { DashboardScreen } from "./views/dashboard.js";
 import { ImageScreen } from "./views/image.js";
 import { ImagesScreen } from "./views/images.js";
@@ -15,6 +16,7 @@ import { ProjectsScreen } from "./views/projects.js";
 import { ReviewScreen } from "./views/review.js";
 
 const SCREENS = {
+  account: AccountScreen,
   projects: ProjectsScreen,
   project: ProjectScreen,
   review: ReviewScreen,
@@ -49,7 +51,7 @@ function Header({ route, user, onLogout }) {
         class=${route.view === view ? "active" : ""}>${label}</a>`)}
     </nav>`}
     <span class="spacer"></span>
-    ${user && html`<span class="user">${user.username}</span>
+    ${user && html`<a class="user" href=${href("account")} title="Your password and API tokens">${user.username}</a>
       <button class="link" onClick=${onLogout}>Log out</button>`}
   </header>`;
 }

@@ -4,6 +4,7 @@ const ROUTES = [
   [/^#?\/?$/, () => ({ view: "projects" })],
   [/^#\/projects\/?$/, () => ({ view: "projects" })],
   [/^#\/login$/, () => ({ view: "login" })],
+  [/^#\/account$/, () => ({ view: "account" })],
   [/^#\/projects\/(\d+)$/, (m) => ({ view: "project", projectId: Number(m[1]) })],
   [/^#\/projects\/(\d+)\/images\/(\d+)$/, (m) => ({
     view: "image", projectId: Number(m[1]), imageId: Number(m[2]),
@@ -25,6 +26,7 @@ export function parseHash(hash) {
 export function href(view, projectId, imageId) {
   if (view === "projects") return "#/";
   if (view === "login") return "#/login";
+  if (view === "account") return "#/account";
   if (view === "project") return `#/projects/${projectId}`;
   if (view === "image") return `#/projects/${projectId}/images/${imageId}`;
   return `#/projects/${projectId}/${view}`;
