@@ -130,7 +130,7 @@ def fits_a_phone(page: Any, server: LiveServer, project_id: int, views: list[str
               .slice(0, 8)"""
         )
         assert wide <= 390, (view, wide, culprits)
-        if page.locator("#viewer").count():
+        if page.locator("#viewer").is_visible():  # hidden while nothing awaits review
             assert page.locator("#viewer").bounding_box()["width"] > 300, view
     page.screenshot(path=screenshot_path(f"phone-{views[-1] or 'project'}"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 820})
@@ -869,6 +869,10 @@ def test_a_clinician_draws_a_human_label_on_the_image_page(
     versions = api.get(labels).json()
     assert [label["version"] for label in versions] == [1, 2, 3]
 
+    page.goto(f"{server.base}/#/projects/{project_id}/review")
+    page.wait_for_selector(".queue-empty h2:has-text('Nothing to review here')")
+    assert page.locator("#viewer").is_hidden()
+    assert page.locator("button:has-text('Accept (A)')").is_disabled()
     views = [f"images/{stored['id']}", "images", "review", "dashboard", ""]
     fits_a_phone(page, server, project_id, views)
     page.close()

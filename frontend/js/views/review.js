@@ -7,7 +7,7 @@ import { api } from "../api.js";
 import { Confirm, Errors, html, Notice, useErrors, useLoad } from "../components.js";
 import { hasRole } from "../format.js";
 import { actionFor, isTyping } from "../keys.js";
-import { guardLeaving } from "../router.js";
+import { guardLeaving, href } from "../router.js";
 import { ReviewQueue } from "../queue.js";
 import { BulkAccept } from "./bulk.js";
 import { createEditSession, EditToolbar, maskPng } from "./editor.js";
@@ -25,6 +25,8 @@ const HELP = "Keys: A accept · R reject · E edit · U or Ctrl-Z undo a decisio
 /** A click handler that ignores the further clicks of a double or triple click: the second
  * click would land on the next candidate, which the reviewer has not seen. */
 const once = (action) => (event) => { if (event.detail <= 1) action(); };
+
+const filtered = (filters) => filters.minScore > 0 || filters.maxScore < 1 || filters.round !== "";
 
 export function ReviewScreen({ projectId }) {
   const meta = useLoad(async () => {
@@ -234,8 +236,17 @@ export function ReviewScreen({ projectId }) {
       onConfirm=${stopEdit} onCancel=${() => setDiscarding(false)} />`}
     <div class="review-body">
       <div class="review-main">
-        <${Viewer} assets=${assets} waiting=${Boolean(current && !assets)} editor=${edit}
-          showOverlay=${overlay} opacity=${opacity} control=${control} />
+        ${dry && html`<div class="card queue-empty" role="status">
+          <h2>Nothing to review here</h2>
+          <p>No candidate is pending${filtered(filters)
+            ? " under these filters: widen the score range or choose every round" : ""}.</p>
+          <p class="note">Machine labels to review come from rounds: ${hasRole(role, "admin")
+            ? html`start the next one on the <a href=${href("project", projectId)}>overview</a>.`
+            : "a project admin starts them."} Decided ones are on the
+            <a href=${href("images", projectId)}>images</a> page.</p>
+        </div>`}
+        <div hidden=${dry}><${Viewer} assets=${assets} waiting=${Boolean(current && !assets)}
+          editor=${edit} showOverlay=${overlay} opacity=${opacity} control=${control} /></div>
         ${mode === "edit" && edit && html`<${EditToolbar} session=${edit}
           classNames=${project ? project.class_names : []} onAction=${(name) => actions[name]()}
           onSet=${(change) => { Object.assign(edit, change); rerender(); }} />`}
@@ -243,9 +254,10 @@ export function ReviewScreen({ projectId }) {
           onCancel=${() => setMode("review")} />`}
         ${mode === "review" && html`<div class="toolbar decisions">
           <button onClick=${actions.previous}>◀ Previous</button>
-          ${canDecide ? html`<button class="primary" onClick=${once(actions.accept)}>Accept (A)</button>
-          <button class="danger" onClick=${once(actions.reject)}>Reject (R)</button>
-          <button onClick=${once(actions.edit)}>Edit (E)</button>
+          ${canDecide ? html`<button class="primary" disabled=${!current}
+            onClick=${once(actions.accept)}>Accept (A)</button>
+          <button class="danger" disabled=${!current} onClick=${once(actions.reject)}>Reject (R)</button>
+          <button disabled=${!current} onClick=${once(actions.edit)}>Edit (E)</button>
           ${current && current.decision && html`<button class="undo-decision"
             onClick=${undoDecision}>Undo ${current.decision} (U)</button>`}` : html`<span class="role-note">
             Viewing only: deciding needs the reviewer role (yours: ${role || "…"}).</span>`}
