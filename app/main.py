@@ -23,6 +23,7 @@ from app.api.routes import (
     jobs,
     labels,
     members,
+    models,
     predictions,
     projects,
     review,
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         module.router
         for module in (
             health, auth, users, tokens, projects, members, images, labels, rounds, review,
-            predictions, exports, imports, jobs, audit,
+            predictions, models, exports, imports, jobs, audit,
         )
     ]  # fmt: skip
     for router in routers:

@@ -241,6 +241,18 @@ ROUND_ROWS: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
         lambda w, r: w.call(r, "GET", f"{_p(w)}/rounds/1/statistics"),
         _expect("viewer"),
     ),
+    ("GET", "/api/v1/projects/{project_id}/models"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/models"),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/models/{number}"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/models/1"),
+        _expect("viewer"),
+    ),
+    ("GET", "/api/v1/projects/{project_id}/models/{number}/checkpoint"): (
+        lambda w, r: w.call(r, "GET", f"{_p(w)}/models/1/checkpoint"),
+        _expect("viewer"),
+    ),
     ("GET", "/api/v1/projects/{project_id}/status"): (
         lambda w, r: w.call(r, "GET", f"{_p(w)}/status"),
         _expect("viewer"),
@@ -371,6 +383,8 @@ def world(runtime: Runtime) -> Iterator[World]:
         made = make_round_with_candidates(
             runtime, project_id, [body["image"]["id"]], [0.93], [truth_mask(mask_path)]
         )
+        # the round's model version: its checkpoint is downloadable
+        runtime.storage.put_at(f"models/project-{project_id}/round-1.pt", b"a checkpoint")
         prediction_id = _finished_prediction(runtime, project_id, mask)
         yield World(
             client=client,

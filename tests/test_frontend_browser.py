@@ -24,6 +24,7 @@ from sqlalchemy import select
 from app.db import session_scope
 from app.models import Round, RoundStatus, utcnow
 from app.runtime import build_runtime
+from samdsk.model.checkpoint import load_checkpoint
 from tests.browser import chromium, require_chromium, screenshot_path
 from tests.live_server import ADMIN_PASSWORD, LiveServer
 from tests.review_world import make_round_with_candidates, truth_mask
@@ -211,6 +212,12 @@ def run_round(page: Any, server: LiveServer, project_id: int) -> None:
     page.wait_for_selector(".round[data-status=succeeded]", timeout=ROUND_TIMEOUT_MS)
     assert page.inner_text(".round-percent") == "100%"
     assert "5 candidates" in page.inner_text(".round")
+    page.wait_for_selector(".models tr[data-model='1']")  # the round's model, to download
+    with page.expect_download() as checkpoint:
+        page.click(".models tr[data-model='1'] button:has-text('Download')")
+    assert checkpoint.value.suggested_filename == f"project-{project_id}-model-1.pt"
+    _, config = load_checkpoint(Path(checkpoint.value.path()))
+    assert config.num_classes == 1
     page.goto(f"{server.base}/#/projects/{project_id}/images")
     page.wait_for_function("document.querySelectorAll('.badge.status-pending-review').length === 5")
 

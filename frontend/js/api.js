@@ -122,6 +122,7 @@ export const api = {
       deidentify: deidentify ? "true" : undefined,
     }), { raw: true }),
   status: (id) => send("GET", `${project(id)}/status`),
+  models: (id) => send("GET", `${project(id)}/models`),
 
   rounds: (id) => send("GET", `${project(id)}/rounds`),
   round: (id, n) => send("GET", `${project(id)}/rounds/${n}`),

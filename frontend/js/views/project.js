@@ -8,6 +8,7 @@ import { duration, percent } from "../format.js";
 import { href } from "../router.js";
 import { knowledgeSummary } from "../project_form.js";
 import { peerMapsByDefault, roundSettings } from "../round_settings.js";
+import { ModelsCard } from "./models.js";
 import { ExportCard, MembersCard } from "./project_admin.js";
 import { SettingsCard } from "./project_settings.js";
 
@@ -167,6 +168,7 @@ export function ProjectScreen({ projectId }) {
       onStart=${(settings) =>
       act(() => api.startRound(projectId, settings), "Round started.")} />`}
     <${ExportCard} projectId=${projectId} />
+    <${ModelsCard} projectId=${projectId} refresh=${data.rounds.length + (running ? 0.5 : 0)} />
     ${admin && html`<${SettingsCard} key=${project.id} project=${project}
       onSaved=${() => overview.reload()} />`}
     <${MembersCard} projectId=${projectId} canEdit=${admin}

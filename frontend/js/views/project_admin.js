@@ -11,7 +11,7 @@ const FORMATS = [
 ];
 
 /** Save `blob` as a download named `filename`, as a link the user clicked would. */
-function download(blob, filename) {
+export function download(blob, filename) {
   const url = URL.createObjectURL(blob);
   const link = Object.assign(document.createElement("a"), { href: url, download: filename });
   document.body.append(link);
