@@ -18,6 +18,7 @@ from app.api.routes import (
     auth,
     exports,
     health,
+    image_archive,
     images,
     imports,
     jobs,
@@ -66,8 +67,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     routers = [
         module.router
         for module in (
-            health, auth, users, tokens, projects, members, images, labels, rounds, review,
-            predictions, models, exports, imports, jobs, audit,
+            health, auth, users, tokens, projects, members, images, image_archive, labels,
+            rounds, review, predictions, models, exports, imports, jobs, audit,
         )
     ]  # fmt: skip
     for router in routers:

@@ -153,6 +153,19 @@ class ImagePublic(BaseModel):
     label_version: int | None = Field(
         None, description="Version of the current label (listing and get only); null: none"
     )
+    archived_at: datetime | None = Field(
+        None, description="When a project admin archived it (null: in use)"
+    )
+    archived_by: str | None = None
+    archive_reason: str | None = None
+
+
+class ImageArchive(BaseModel):
+    model_config = STRICT_INPUT
+
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why it is taken out of use (audited)"
+    )
 
 
 class ImageUploadPublic(BaseModel):

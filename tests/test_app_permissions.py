@@ -203,11 +203,35 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, object]]] = {
         lambda w, r: w.call(r, "GET", f"{_i(w)}/labels/1/mask"),
         _expect("viewer"),
     ),
+    ("POST", "/api/v1/projects/{project_id}/images/{image_id}/archive"): (
+        lambda w, r: _archive_and_restore(w, r),
+        _expect("admin"),
+    ),
+    ("POST", "/api/v1/projects/{project_id}/images/{image_id}/restore"): (
+        lambda w, r: _restore_an_archived(w, r),
+        _expect("admin"),
+    ),
     ("GET", "/api/v1/jobs/{job_id}"): (
         lambda w, r: w.call(r, "GET", f"/api/v1/jobs/{w.job_id}"),
         _expect("viewer") | {r: OK for r in ("annotator", "reviewer", "admin", "viewer")},
     ),
 }
+
+
+def _archive_and_restore(w: World, role: str) -> httpx.Response:
+    """Archive as ``role``; a success is undone at once, so the world stays as it was."""
+    response = w.call(role, "POST", f"{_i(w)}/archive", json={"reason": "matrix"})
+    if response.is_success:
+        assert w.call("superuser", "POST", f"{_i(w)}/restore").is_success
+    return response
+
+
+def _restore_an_archived(w: World, role: str) -> httpx.Response:
+    assert w.call("superuser", "POST", f"{_i(w)}/archive", json={"reason": "matrix"}).is_success
+    response = w.call(role, "POST", f"{_i(w)}/restore")
+    if not response.is_success:
+        assert w.call("superuser", "POST", f"{_i(w)}/restore").is_success
+    return response
 
 
 def _c(w: World) -> str:

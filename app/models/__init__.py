@@ -11,6 +11,7 @@ from app.models.accounts import (
 )
 from app.models.base import MAX_DB_INT, Base, UTCDateTime, utcnow
 from app.models.core import (
+    IMAGE_IN_USE,
     Image,
     Job,
     JobStatus,
@@ -23,6 +24,7 @@ from app.models.core import (
 from app.models.review import Candidate, CandidateStatus, ModelVersion
 
 __all__ = [
+    "IMAGE_IN_USE",
     "MAX_DB_INT",
     "ApiToken",
     "AuditEvent",

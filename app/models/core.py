@@ -83,8 +83,17 @@ class Image(Base):
     thumbnail_key: Mapped[str | None] = mapped_column(String(300))
     statistics: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Archived: out of listings, rounds, the review queue and exports, with its labels kept;
+    # a project admin restores it. Nothing is deleted.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
+    archived_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    archive_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     project: Mapped[Project] = relationship()
+
+
+# The images a project works with: every one that is not archived.
+IMAGE_IN_USE = Image.archived_at.is_(None)
 
 
 class Round(Base):

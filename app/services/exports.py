@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, InvalidInput
 from app.imaging import decode_mask
 from app.imaging.deidentify import deidentify_image
-from app.models import Candidate, Image, Label, LabelSource, Project, Round, utcnow
+from app.models import IMAGE_IN_USE, Candidate, Image, Label, LabelSource, Project, Round, utcnow
 from app.services.coco import categories, region_annotations
 from app.services.labels import is_current, newest_live_versions
 from app.storage import Storage
@@ -88,7 +88,7 @@ def current_label_rows(
 ) -> Generator[ExportRow]:
     """The newest label of each labelled image, by image id; ``source`` filters on that
     newest version's source."""
-    newest = newest_live_versions(Image.project_id == project.id)
+    newest = newest_live_versions(Image.project_id == project.id, IMAGE_IN_USE)
     query = (
         select(Image, Label, Round.number, Candidate.edit_dice)
         .join(Label, Label.image_id == Image.id)

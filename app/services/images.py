@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.imaging import DecodedImage, decode_image
-from app.models import Candidate, Image, Label, LabelSource, Project
-from app.services.labels import is_current, newest_live_versions
+from app.models import IMAGE_IN_USE, Candidate, Image, Label, LabelSource, Project, User, utcnow
+from app.services.labels import is_current, lock_labels, newest_live_versions
 from app.services.review import awaiting_review
 from app.storage import Storage
 
@@ -107,6 +107,7 @@ class ImageFilter:
     filename: str | None = None
     content_hash: str | None = None
     sort: str = "id"
+    archived: bool = False  # the archived images instead of those in use
 
 
 SORTS = {
@@ -120,7 +121,10 @@ SORTS = {
 def list_images(
     *, session: Session, project: Project, offset: int, limit: int, only: ImageFilter
 ) -> tuple[list[Image], int]:
-    query = select(Image).where(Image.project_id == project.id)
+    query = select(Image).where(
+        Image.project_id == project.id,
+        Image.archived_at.is_not(None) if only.archived else IMAGE_IN_USE,
+    )
     if only.label is not None:
         newest = newest_live_versions(Image.project_id == project.id)
         current = (
@@ -181,3 +185,34 @@ def label_states(*, session: Session, image_ids: list[int]) -> dict[int, LabelSt
         else LabelState(None, i in pending)
         for i in image_ids
     }
+
+
+def archive_image(*, session: Session, image: Image, user: User, reason: str) -> Image:
+    """Take the image out of use: listings, rounds, the review queue and exports leave it
+    out, and it takes no labels; every label version and candidate is kept. 409 if it is
+    archived already."""
+    lock_labels(session=session, image=image)  # no label lands half-way through
+    session.refresh(image)
+    if image.archived_at is not None:
+        raise Conflict(
+            f"image {image.id} was archived already ({image.archived_at:%Y-%m-%d %H:%M} "
+            f"by {image.archived_by})",
+            code="image_archived",
+        )
+    image.archived_at = utcnow()
+    image.archived_by = user.username
+    image.archive_reason = reason
+    return image
+
+
+def restore_image(*, session: Session, image: Image) -> Image:
+    """Put an archived image back in use, with its labels as they were; 409 if it is not
+    archived."""
+    lock_labels(session=session, image=image)
+    session.refresh(image)
+    if image.archived_at is None:
+        raise Conflict(f"image {image.id} is not archived", code="not_archived")
+    image.archived_at = None
+    image.archived_by = None
+    image.archive_reason = None
+    return image

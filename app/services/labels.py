@@ -10,7 +10,17 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.imaging import decode_mask, mask_to_png
-from app.models import Candidate, CandidateStatus, Image, Label, LabelSource, Project, User, utcnow
+from app.models import (
+    IMAGE_IN_USE,
+    Candidate,
+    CandidateStatus,
+    Image,
+    Label,
+    LabelSource,
+    Project,
+    User,
+    utcnow,
+)
 from app.storage import Storage, content_key
 
 
@@ -120,6 +130,13 @@ def add_label(
     pending candidates are superseded: they were made without this label, and accepting one
     later would put a machine mask over it."""
     lock_labels(session=session, image=image)
+    session.refresh(image, ["archived_at"])  # read under the lock: an archive meanwhile counts
+    if image.archived_at is not None:
+        raise Conflict(
+            f"image {image.id} ({image.original_filename}) is archived; a project admin "
+            "restores it before it takes labels",
+            code="image_archived",
+        )
     parent = current_label(session=session, image=image)
     seen = parent.version if parent else 0
     if expected_version is not None and expected_version != seen:
@@ -189,7 +206,7 @@ def count_labeled(*, session: Session, project: Project) -> int:
         session.scalar(
             select(func.count(func.distinct(Label.image_id)))
             .join(Image, Image.id == Label.image_id)
-            .where(Image.project_id == project.id, LIVE)
+            .where(Image.project_id == project.id, IMAGE_IN_USE, LIVE)
         )
         or 0
     )

@@ -49,9 +49,13 @@ class QueueFilter:
 
 def awaiting_review(query: Select[*Columns]) -> Select[*Columns]:
     """``query`` of candidates narrowed to those a reviewer can decide: pending, of a round
-    that has finished (ranked its candidates and superseded the older ones)."""
+    that has finished (ranked its candidates and superseded the older ones), of an image in
+    use."""
+    archived = select(Image.id).where(Image.archived_at.is_not(None))
     return query.join(Round, Round.id == Candidate.round_id).where(
-        Candidate.status == CandidateStatus.PENDING, Round.status == RoundStatus.SUCCEEDED
+        Candidate.status == CandidateStatus.PENDING,
+        Round.status == RoundStatus.SUCCEEDED,
+        Candidate.image_id.not_in(archived),  # a round may finish after its image was archived
     )
 
 
@@ -187,7 +191,14 @@ def check_reviewable(*, session: Session, candidate: Candidate) -> None:
     """409 for a candidate of a round that has not finished: until it has ranked its
     candidates (and superseded the older ones of the same images) they are not for review."""
     round_ = session.get(Round, candidate.round_id)
-    assert round_ is not None  # a foreign key guarantees it
+    image = session.get(Image, candidate.image_id)
+    assert round_ is not None and image is not None  # foreign keys guarantee them
+    if image.archived_at is not None:
+        raise Conflict(
+            f"candidate {candidate.id} is of image {image.id}, which is archived; a project "
+            "admin restores it before it is reviewed",
+            code="image_archived",
+        )
     if round_.status is not RoundStatus.SUCCEEDED:
         raise Conflict(
             f"candidate {candidate.id} belongs to round {round_.number}, which is "

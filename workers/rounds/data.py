@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.imaging import decode_image, decode_mask, to_display_rgb8
-from app.models import Image, Label, LabelSource, Project
+from app.models import IMAGE_IN_USE, Image, Label, LabelSource, Project
 from app.runtime import Runtime
 from app.services.labels import LIVE, is_current, newest_live_versions
 
@@ -24,7 +24,7 @@ class LabeledImage:
 
 def current_labels(session: Session, project: Project) -> list[LabeledImage]:
     """The newest label version of every labeled image of the project, by image id."""
-    newest = newest_live_versions(Image.project_id == project.id)
+    newest = newest_live_versions(Image.project_id == project.id, IMAGE_IN_USE)
     rows = session.execute(
         select(Label.image_id, Label.source, Label.mask_key)
         .join(newest, is_current(newest))
@@ -38,7 +38,7 @@ def unlabeled_image_ids(session: Session, project: Project) -> list[int]:
     return list(
         session.scalars(
             select(Image.id)
-            .where(Image.project_id == project.id, Image.id.not_in(labeled))
+            .where(Image.project_id == project.id, IMAGE_IN_USE, Image.id.not_in(labeled))
             .order_by(Image.id)
         )
     )

@@ -172,6 +172,9 @@ def list_images(
         Literal["id", "-id", "filename", "-filename"],
         Query(description="Upload order (id) or file name; a leading - reverses"),
     ] = "id",
+    archived: Annotated[
+        bool, Query(description="The archived images instead of those in use")
+    ] = False,
 ) -> Page[ImagePublic]:
     """Images, each with its current label's source and version and whether a machine label
     of it waits for review; filtered and sorted as asked (upload order by default)."""
@@ -181,6 +184,7 @@ def list_images(
         filename=filename,
         content_hash=content_hash,
         sort=sort,
+        archived=archived,
     )
     rows, count = service.list_images(
         session=session, project=project, offset=page.offset, limit=page.limit, only=only

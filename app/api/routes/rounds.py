@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentUser, ProjectAdmin, ProjectViewer, RuntimeDep, SessionDep
-from app.models import MAX_DB_INT, Candidate, Image, Round
+from app.models import IMAGE_IN_USE, MAX_DB_INT, Candidate, Image, Round
 from app.schemas_review import ProjectStatus, RoundCreate, RoundPublic
 from app.services import rounds as service
 from app.services.audit import record
@@ -110,7 +110,7 @@ def get_round_statistics(
 def get_project_status(project: ProjectViewer, session: SessionDep) -> ProjectStatus:
     """Labeled-set size (now and after each round), pending reviews, convergence."""
     images = session.scalar(
-        select(func.count()).select_from(Image).where(Image.project_id == project.id)
+        select(func.count()).select_from(Image).where(Image.project_id == project.id, IMAGE_IN_USE)
     )
     pending = session.scalar(
         awaiting_review(select(func.count()).select_from(Candidate)).where(
