@@ -67,9 +67,17 @@ def worker_command(settings: Settings) -> list[str]:
 
 
 def api_command(settings: Settings) -> list[str]:
+    # X-Forwarded-For only from the proxies named: uvicorn's default trusts any local client,
+    # which could then pick its address and slip past the per-address login limits.
+    proxies = settings.forwarded_allow_ips
+    forwarding = (
+        ["--proxy-headers", f"--forwarded-allow-ips={proxies}"]
+        if proxies
+        else ["--no-proxy-headers"]
+    )
     return [
         sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-        "--host", settings.host, "--port", str(settings.port),
+        "--host", settings.host, "--port", str(settings.port), *forwarding,
     ]  # fmt: skip
 
 

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             router, prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_query_parameters)]
         )
     install_error_documentation(app, routers)
-    app.add_middleware(HeadAnsweredAsGet, prefix=f"{API_PREFIX}/")
+    app.add_middleware(HeadAnsweredAsGet, prefix="/")  # the page's own URL too
 
     install_frontend(app)  # the review page at /, its modules under /static/
 

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     s3_region: str | None = Field(None, description="Region of the S3 bucket.")
     host: str = Field("127.0.0.1", description="Address the API listens on.")
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Reverse proxies (addresses, comma-separated) whose X-Forwarded-For names "
+        "the client; unset: none is trusted, and each client is known by its own address.",
+    )
     port: int = Field(8000, description="Port the API listens on.")
     max_upload_bytes: int = Field(
         64 * 1024 * 1024, description="Largest accepted image or mask file, in bytes."
@@ -97,12 +102,13 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(
         5,
         description="Failed logins of one account from one address within the window before "
-        "that address is refused for it; guesses from elsewhere never lock its owner out.",
+        "that address is refused for it; one stranger's guesses never lock its owner out.",
     )
     login_max_failures_per_account_everywhere: int = Field(
         100,
         description="Failed logins of one account from all addresses together within the "
-        "window before it is paused everywhere (guessing spread over many addresses).",
+        "window before it is paused everywhere (guessing spread over many addresses; a site "
+        "administrator unlocks it).",
     )
     login_max_failures_per_address: int = Field(
         30, description="Failed logins from one address within the window before it is paused."

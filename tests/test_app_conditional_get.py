@@ -79,3 +79,9 @@ def test_head_gives_the_headers_of_get_without_the_body(
     assert missing.status_code == 404 and missing.content == b""
     assert client.head("/api/v1/projects").status_code == 200
     assert client.head("/api/v1/auth/login").status_code == 405  # POST only
+    page = client.head("/")
+    assert (
+        page.status_code == 200
+        and page.content == b""
+        and "text/html" in page.headers["content-type"]
+    )

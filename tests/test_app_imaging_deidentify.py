@@ -49,6 +49,16 @@ def identified_dicom(pixels: npt.NDArray[Any], *, study: str, **extra: Any) -> b
     source.ReferencedSOPInstanceUID = study + ".9"
     source.PersonName = "ROE^RICHARD"
     ds.SourceImageSequence = [source]
+    # Where the lists name nothing: the preamble, the file meta's private information, free
+    # text, and attributes of places and reasons.
+    ds.preamble = b"DOE^JANE".ljust(128, b"\x00")
+    ds.file_meta.PrivateInformationCreatorUID = "1.2.3.4"
+    ds.file_meta.PrivateInformation = b"PRIVINFO DOE^JANE"
+    ds.StudyComments = "Jane Doe, second opinion"
+    ds.AcquisitionComments = "Jane Doe moved"
+    ds.add_new(0x00400242, "SH", "DOE-ROOM-3")  # PerformedStationName
+    ds.add_new(0x00400243, "SH", "DOE-WING")  # PerformedLocation
+    ds.add_new(0x00401002, "LO", "Jane Doe: bleeding")  # ReasonForTheRequestedProcedure
     for keyword, value in extra.items():
         setattr(ds, keyword, value)
     out = io.BytesIO()

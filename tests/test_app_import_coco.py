@@ -146,6 +146,26 @@ def _rle(mask: np.ndarray) -> dict[str, Any]:
             "cut off or corrupt",
         ),
         (lambda c, w, h: c.pop("images"), "images: Field required"),
+        (
+            lambda c, w, h: c["annotations"][0].update(segmentation=[[0, 0, 3e9, 0, 3e9, 3e9]]),
+            "reaches far outside",
+        ),
+        (lambda c, w, h: c["annotations"][0].update(segmentation=[]), "non-empty list"),
+        (
+            lambda c, w, h: c["annotations"][0].update(segmentation=[[0, 0, 10, 0, 10, 10, 5]]),
+            "an even number",
+        ),
+        (
+            lambda c, w, h: c["annotations"][0].update(
+                segmentation=[[0, 0, 9, 0, float("nan"), 9]]
+            ),
+            "finite",
+        ),
+        (lambda c, w, h: c["categories"][1].update(id=1), "category id 1 is given to two"),
+        (
+            lambda c, w, h: (c.update(annotations=[]), c["images"][0].update(height=h + 2)),
+            "the COCO file says",
+        ),
     ],
 )
 def test_a_bad_coco_file_is_a_422_naming_it_and_stores_nothing(

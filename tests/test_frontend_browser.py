@@ -871,8 +871,10 @@ def test_a_clinician_draws_a_human_label_on_the_image_page(
     page.keyboard.press("Enter")
     page.wait_for_selector(".label-conflict")
     assert page.locator(".label-editor .edit-tools").count() == 1  # strokes kept
+    assert page.locator(".image-page .errors .error").count() == 0  # the notice says it all
     page.click("button:has-text('Save mine as the newest version anyway')")
     page.wait_for_selector(".notice:has-text('Saved as label version 3.')")
+    assert page.locator(".image-page .errors .error").count() == 0
     versions = api.get(labels).json()
     assert [label["version"] for label in versions] == [1, 2, 3]
 

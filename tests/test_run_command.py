@@ -68,6 +68,15 @@ def test_run_serves_runs_jobs_and_stops_cleanly(tmp_path: Path, stop: str) -> No
         )
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        # A client cannot pick its address with X-Forwarded-For to slip past the login limit.
+        guess = {"username": "admin", "password": "a guess"}
+        codes = [
+            httpx.post(
+                f"{base}/api/v1/auth/login", json=guess, headers={"X-Forwarded-For": f"10.0.0.{n}"}
+            ).status_code
+            for n in range(6)
+        ]
+        assert codes == [401] * 5 + [429], codes
         project = httpx.post(f"{base}/api/v1/projects", json={"name": "demo"}, headers=auth).json()
         path = real_image("busi", 7)[0]
         body = httpx.post(

@@ -1,6 +1,6 @@
-"""HEAD on every GET of the API: the same status and headers (Content-Length, ETag,
-Content-Type), no body. A PACS bridge checks whether a mask changed, or how large an export
-is, without downloading it."""
+"""HEAD on every GET (the API's and the page's): the same status and headers
+(Content-Length, ETag, Content-Type), no body. A PACS bridge checks whether a mask changed,
+or how large an export is, without downloading it; a monitor checks the page is served."""
 
 from __future__ import annotations
 

@@ -2,12 +2,14 @@
 
 A conservative reading of the Basic Application Level Confidentiality Profile (DICOM PS3.15
 Annex E, Table E.1-1): the patient's and the study's identifying attributes are emptied where
-the standard requires them present (type 2) and removed elsewhere; every person name, date,
-time and age anywhere in the file (sequences included) goes too, which covers attributes the
-table names that are not listed here; private tags, overlays and curves are removed; and
-instance UIDs are replaced by keyed hashes, so the images of one study still share one
-(new) study UID and a second export gives the same UIDs. Text burned into the pixels cannot
-be removed by rewriting tags, so a file that declares it is refused.
+the standard requires them present (type 2) and removed elsewhere. Beyond the attributes
+listed here, every person name, date, time, age and free text anywhere in the file
+(sequences included) goes, and so does every attribute whose keyword marks a place, a person,
+a reason, a comment, a description or an identifier. Private tags, overlays, curves, the
+preamble and the file meta's optional elements are removed; instance UIDs are replaced by
+keyed hashes, so the images of one study still share one (new) study UID and a second export
+gives the same UIDs. Text burned into the pixels cannot be removed by rewriting tags, so a
+file that declares it is refused.
 """
 
 from __future__ import annotations
@@ -52,8 +54,22 @@ _REMOVED = frozenset({
     "AdmissionID", "IssuerOfAdmissionIDSequence", "PatientAge", "TextComments",
     "DerivationDescription", "ClinicalTrialSubjectID", "ClinicalTrialSubjectReadingID",
 })  # fmt: skip
-# Value representations that always carry a person, a moment or an age.
-_REMOVED_VRS = frozenset({"PN", "DA", "DT", "TM", "AS"})
+# Value representations that carry a person, a moment, an age, or free text (comments,
+# reasons, findings), which may name anyone.
+_REMOVED_VRS = frozenset({"PN", "DA", "DT", "TM", "AS", "LT", "ST", "UT"})
+# Parts of keywords that mark identifying attributes the list above does not name: where,
+# by whom, why, for whom, and any identifier. Tested on the keyword, so new attributes of
+# these kinds go too.
+_REMOVED_PARTS = ("Comment", "Description", "Institution", "Station", "Location", "Address",
+                  "Telephone", "Physician", "Operator", "Reason", "Requesting", "Admitting",
+                  "Patient", "Occupation")  # fmt: skip
+_KEPT = frozenset({"PatientIdentityRemoved", "PatientOrientation", "PatientPosition"})
+# What a Part 10 file's meta group needs; the rest (private information, source AE) goes.
+_FILE_META_KEPT = frozenset({
+    "FileMetaInformationGroupLength", "FileMetaInformationVersion", "MediaStorageSOPClassUID",
+    "MediaStorageSOPInstanceUID", "TransferSyntaxUID", "ImplementationClassUID",
+    "ImplementationVersionName",
+})  # fmt: skip
 # UIDs that identify an instance, a study or a series (class and syntax UIDs stay).
 _REPLACED_UIDS = frozenset({
     "FrameOfReferenceUID", "SynchronizationFrameOfReferenceUID", "IrradiationEventUID",
@@ -83,9 +99,12 @@ def deidentify_dicom(data: bytes, *, uid_key: bytes) -> bytes:
         del ds[tag]
     ds.walk(lambda dataset, element: _clean(dataset, element, uid_key))
     file_meta = ds.file_meta
+    for element in list(file_meta):
+        if element.keyword not in _FILE_META_KEPT:
+            del file_meta[element.tag]
     instance = file_meta.MediaStorageSOPInstanceUID
     file_meta.MediaStorageSOPInstanceUID = UID(new_uid(instance, uid_key))
-    file_meta.pop("SourceApplicationEntityTitle", None)
+    ds.preamble = b"\x00" * 128  # free bytes before "DICM": anything may have been put there
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = METHOD
     ds.LongitudinalTemporalInformationModified = "REMOVED"
@@ -98,7 +117,7 @@ def _clean(dataset: Dataset, element: DataElement, uid_key: bytes) -> None:
     keyword = element.keyword
     if keyword in _EMPTIED:
         element.value = None
-    elif keyword in _REMOVED or element.VR in _REMOVED_VRS:
+    elif keyword in _REMOVED or element.VR in _REMOVED_VRS or _identifying(keyword):
         del dataset[element.tag]
     elif element.VR == "UI" and (keyword.endswith("InstanceUID") or keyword in _REPLACED_UIDS):
         value = element.value
@@ -106,6 +125,13 @@ def _clean(dataset: Dataset, element: DataElement, uid_key: bytes) -> None:
             element.value = [new_uid(str(uid), uid_key) for uid in value]
         elif value:
             element.value = new_uid(str(value), uid_key)
+
+
+def _identifying(keyword: str) -> bool:
+    if keyword in _KEPT or not keyword:
+        return False
+    identifier = keyword.endswith(("ID", "IDs")) and not keyword.endswith(("UID", "UIDs"))
+    return identifier or any(part in keyword for part in _REMOVED_PARTS)
 
 
 def new_uid(uid: str, uid_key: bytes) -> str:

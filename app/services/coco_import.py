@@ -13,6 +13,7 @@ the file lists without annotations arrives unlabeled: COCO cannot tell "nothing 
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -52,7 +53,7 @@ class _Rle(_Loose):
 class _Annotation(_Loose):
     image_id: int
     category_id: int
-    segmentation: _Rle | list[Annotated[list[float], Field(min_length=6)]]
+    segmentation: Any  # checked by _segmentation, which says what is wrong with it
 
 
 class _Coco(_Loose):
@@ -77,14 +78,16 @@ def is_coco_file(name: str) -> bool:
 
 def read_coco(
     data: bytes, *, entry: str, files: list[str], class_names: list[str]
-) -> dict[str, Drawing | None]:
-    """Zip entry of each image the COCO file ``entry`` lists -> its drawing (None: no
-    annotations). ``files`` are the zip's other entries; every one must be a listed image."""
+) -> dict[str, Drawing]:
+    """Zip entry of each image the COCO file ``entry`` lists -> its drawing (without regions
+    where it has no annotations). ``files`` are the zip's other entries; every one must be a
+    listed image."""
     try:
         coco = _Coco.model_validate(json.loads(data))
     except (ValueError, ValidationError) as exc:
         raise InvalidInput(f"{entry}: not a COCO file this import reads: {_first(exc)}") from exc
     classes = _class_of_category(coco.categories, class_names, entry)
+    sizes = {image.id: (image.width, image.height) for image in coco.images}
     found = _image_entries(coco.images, entry, files)
     unlisted = sorted(set(files) - set(found.values()))
     if unlisted:
@@ -95,24 +98,48 @@ def read_coco(
             raise InvalidInput(f"{entry}: annotations[{index}] is of an image it does not list")
         if annotation.category_id not in classes:
             raise InvalidInput(f"{entry}: annotations[{index}] has an unknown category_id")
-        segmentation = annotation.segmentation
-        shape = segmentation.model_dump() if isinstance(segmentation, _Rle) else segmentation
+        shape = _segmentation(annotation.segmentation, f"{entry}: annotations[{index}]")
         regions[annotation.image_id].append((classes[annotation.category_id], shape))
     return {
-        found[image.id]: Drawing(tuple(regions[image.id]), image.width, image.height)
-        if regions[image.id]
-        else None
+        found[image.id]: Drawing(tuple(regions[image.id]), *sizes[image.id])
         for image in coco.images
     }
 
 
-def draw_mask(drawing: Drawing, *, width: int, height: int, entry: str) -> npt.NDArray[np.uint8]:
-    """The class mask of ``drawing`` on a ``width`` x ``height`` image named ``entry``."""
+def _segmentation(value: Any, where: str) -> dict[str, Any] | list[list[float]]:
+    """An RLE (``{"size", "counts"}``) or polygons (lists of x, y pairs), checked."""
+    if isinstance(value, dict):
+        try:
+            return _Rle.model_validate(value).model_dump()
+        except ValidationError as exc:
+            raise InvalidInput(f"{where}.segmentation is not a valid RLE: {_first(exc)}") from exc
+    if not isinstance(value, list) or not value:
+        raise InvalidInput(f"{where}.segmentation must be an RLE or a non-empty list of polygons")
+    for polygon in value:
+        numbers = isinstance(polygon, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in polygon
+        )
+        if not numbers or len(polygon) < 6 or len(polygon) % 2:
+            raise InvalidInput(
+                f"{where}.segmentation: a polygon is a list of finite x, y coordinates, an "
+                "even number of them and at least 6 (3 points)"
+            )
+    return value
+
+
+def draw_mask(
+    drawing: Drawing, *, width: int, height: int, entry: str
+) -> npt.NDArray[np.uint8] | None:
+    """The class mask of ``drawing`` on a ``width`` x ``height`` image named ``entry``; None
+    for an image the file lists without annotations (it arrives unlabeled)."""
     said = (drawing.width or width, drawing.height or height)
     if said != (width, height):
         raise InvalidInput(
             f"{entry}: the COCO file says {said[0]}x{said[1]}, the image is {width}x{height}"
         )
+    if not drawing.regions:
+        return None
     mask = np.zeros((height, width), dtype=np.uint8)
     for class_index, segmentation in drawing.regions:
         mask[_region(segmentation, height, width, entry)] = class_index
@@ -121,6 +148,7 @@ def draw_mask(drawing: Drawing, *, width: int, height: int, entry: str) -> npt.N
 
 def _region(segmentation: Any, height: int, width: int, entry: str) -> npt.NDArray[np.bool_]:
     if not isinstance(segmentation, dict):  # polygons: pycocotools rasterises them to RLE
+        _check_reach(segmentation, height, width, entry)
         region = np.zeros((height, width), dtype=bool)
         for rle in coco_mask.frPyObjects(segmentation, height, width):
             region |= _decode_runs(rle_counts(rle["counts"].decode("ascii"), entry), height, width)
@@ -136,6 +164,18 @@ def _region(segmentation: Any, height: int, width: int, entry: str) -> npt.NDArr
     if sum(counts) != height * width or min(counts, default=0) < 0:
         raise InvalidInput(f"{entry}: an RLE segmentation whose runs do not cover the image")
     return _decode_runs(counts, height, width)
+
+
+def _check_reach(polygons: list[list[float]], height: int, width: int, entry: str) -> None:
+    """Points may lie outside the image (a region cut by its edge), but not far: pycocotools
+    allocates by edge length and crashes the process on coordinates in the billions."""
+    for polygon in polygons:
+        xs, ys = np.asarray(polygon[0::2]), np.asarray(polygon[1::2])
+        if xs.min() < -width or xs.max() > 2 * width or ys.min() < -height or ys.max() > 2 * height:
+            raise InvalidInput(
+                f"{entry}: a polygon reaches far outside the {width}x{height} image "
+                f"(x {xs.min():g} to {xs.max():g}, y {ys.min():g} to {ys.max():g})"
+            )
 
 
 def _decode_runs(counts: list[int], height: int, width: int) -> npt.NDArray[np.bool_]:
@@ -171,6 +211,10 @@ def rle_counts(text: str, entry: str) -> list[int]:
 def _class_of_category(
     categories: list[_Category], class_names: list[str], entry: str
 ) -> dict[int, int]:
+    ids = [category.id for category in categories]
+    if len(ids) != len(set(ids)):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise InvalidInput(f"{entry}: category id {twice[0]} is given to two categories")
     index = {name.casefold(): i for i, name in enumerate(class_names, 1)}
     unknown = sorted({c.name for c in categories if c.name.casefold() not in index})
     if unknown:

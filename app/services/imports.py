@@ -137,7 +137,7 @@ def _mask(
 ) -> np.ndarray | None:
     """The pair's label as a class mask, or None for an image that arrives unlabeled."""
     decoded = upload.decoded
-    if pair.drawing is not None:
+    if pair.drawing is not None:  # None again for an image listed without annotations
         return draw_mask(pair.drawing, width=decoded.width, height=decoded.height, entry=pair.image)
     if pair.mask is None:
         return None

@@ -69,6 +69,7 @@ export function ImageScreen({ projectId, imageId }) {
 
   const drawn = (label, repeated) => {
     setDrawing(false);
+    errors.clear(); // what went wrong before is answered by this save
     setNotice(repeated ? `That mask already is version ${label.version}: nothing added.`
       : `Saved as label version ${label.version}.`);
     setChosen(null);

@@ -36,8 +36,9 @@ export function LabelEditor({
       const { status, body } = await api.uploadLabel(projectId, imageId, png, null, expected);
       onSaved(body, status === 200);
     } catch (exc) {
+      // A newer version meanwhile: the notice above offers to save anyway, strokes kept.
       if (exc.status === 409 && expected !== null) setConflict(true);
-      onError(`Your label of image ${imageId} was not saved: ${exc.message}`);
+      else onError(`Your label of image ${imageId} was not saved: ${exc.message}`);
     } finally {
       session.saving = false;
       rerender();
