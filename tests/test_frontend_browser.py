@@ -878,6 +878,22 @@ def test_a_clinician_draws_a_human_label_on_the_image_page(
     versions = api.get(labels).json()
     assert [label["version"] for label in versions] == [1, 2, 3]
 
+    # An upload that does not belong is archived, with a reason, and restored.
+    page.click("button[name=archive-image]")
+    page.fill("input[name=archive-reason]", "wrong patient")
+    page.click(".archive-form button:has-text('Archive')")
+    page.wait_for_selector(".archived-note:has-text('wrong patient')")
+    assert page.locator("button[name=draw-label]").count() == 0  # takes no labels now
+    page.goto(f"{server.base}/#/projects/{project_id}/images")
+    page.wait_for_selector(".image-count:has-text('0 images.')")
+    page.select_option("select[name=image-status]", "archived")
+    page.wait_for_selector(f"tr[data-image='{stored['id']}'] .badge.status-archived")
+    page.click(f"tr[data-image='{stored['id']}'] a >> nth=0")
+    page.click(".archived-note button:has-text('Restore it')")
+    page.wait_for_selector(".notice:has-text('Restored')")
+    page.wait_for_selector("button[name=draw-label]")
+    assert api.get(f"/projects/{project_id}/images/{stored['id']}").json()["archived_at"] is None
+
     page.goto(f"{server.base}/#/projects/{project_id}/review")
     page.wait_for_selector(".queue-empty h2:has-text('Nothing to review here')")
     assert page.locator("#viewer").is_hidden()

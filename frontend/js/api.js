@@ -155,6 +155,9 @@ export const api = {
     if (expectedVersion !== null) form.append("expected_version", String(expectedVersion));
     return upload(`${project(id)}/images/${imageId}/labels`, form, onProgress);
   },
+  archiveImage: (id, imageId, reason) =>
+    send("POST", `${project(id)}/images/${imageId}/archive`, { json: { reason } }),
+  restoreImage: (id, imageId) => send("POST", `${project(id)}/images/${imageId}/restore`),
   importZip: (id, file, onProgress) =>
     upload(`${project(id)}/import`, fileForm("file", file), onProgress),
   thumbnail: (id, imageId) => send("GET", `${project(id)}/images/${imageId}/thumbnail`, { raw: true }),

@@ -27,6 +27,7 @@ export function bytes(n) {
 
 /** The image browser's status word for an image (see ImagePublic). */
 export function imageStatus(image) {
+  if (image.archived_at) return "archived";
   if (image.label_source === "human") return "human label";
   if (image.label_source === "machine") return "machine label";
   if (image.label_source === "edited") return "edited label";

@@ -18,6 +18,20 @@ function versionState(label, current) {
   return current && label.id === current.id ? "current" : "earlier";
 }
 
+/** Why the image leaves use: asked before an admin archives it (the reason is audited). */
+function ArchiveForm({ onArchive, onCancel }) {
+  const [reason, setReason] = useState("");
+  const submit = (event) => { event.preventDefault(); if (reason.trim()) onArchive(reason.trim()); };
+  return html`<form class="card archive-form" onSubmit=${submit}>
+    <p>Archiving takes this image out of listings, rounds, the review queue and exports. Its
+      labels are kept, and an admin can restore it.</p>
+    <label>Reason <input name="archive-reason" required maxlength="2000" value=${reason}
+      placeholder="e.g. wrong patient" onInput=${(e) => setReason(e.target.value)} /></label>
+    <div class="row"><button class="danger" type="submit" disabled=${!reason.trim()}>Archive</button>
+      <button type="button" onClick=${onCancel}>Cancel</button></div>
+  </form>`;
+}
+
 export function ImageScreen({ projectId, imageId }) {
   const loaded = useLoad(async () => {
     const [image, labels, project] = await Promise.all([
@@ -29,6 +43,7 @@ export function ImageScreen({ projectId, imageId }) {
   const [assets, setAssets] = useState(null);
   const [notice, setNotice] = useState("");
   const [drawing, setDrawing] = useState(false);
+  const [archiving, setArchiving] = useState(false);
   const errors = useErrors();
   const control = useRef({}).current;
   const data = loaded.data;
@@ -67,6 +82,26 @@ export function ImageScreen({ projectId, imageId }) {
     }
   };
 
+  const archive = async (reason) => {
+    try {
+      await api.archiveImage(projectId, imageId, reason);
+      setArchiving(false);
+      setNotice("Archived: left out of rounds, the review queue and exports; labels kept.");
+      loaded.reload();
+    } catch (exc) {
+      errors.add(exc);
+    }
+  };
+  const restore = async () => {
+    try {
+      await api.restoreImage(projectId, imageId);
+      setNotice("Restored: back in use, with its labels as they were.");
+      loaded.reload();
+    } catch (exc) {
+      errors.add(exc);
+    }
+  };
+
   const drawn = (label, repeated) => {
     setDrawing(false);
     errors.clear(); // what went wrong before is answered by this save
@@ -86,6 +121,12 @@ export function ImageScreen({ projectId, imageId }) {
     <h1>Image ${image.id}: <span class="file-name">${image.original_filename}</span></h1>
     <${Errors} errors=${errors.errors} onDismiss=${errors.dismiss} />
     <${Notice} text=${notice} />
+    ${image.archived_at && html`<div class="notice archived-note" role="status">
+      Archived ${new Date(image.archived_at).toLocaleString()} by ${image.archived_by}:
+      ${image.archive_reason}. It is left out of listings, rounds, the review queue and
+      exports; its labels are kept.
+      ${hasRole(project.my_role, "admin") && html` <button onClick=${restore}>Restore it</button>`}
+    </div>`}
     <dl class="facts">
       <dt>Size</dt><dd>${image.width}×${image.height}, ${image.format}, ${bytes(image.size_bytes)}</dd>
       <dt>Label</dt><dd class="image-label">${current
@@ -104,7 +145,7 @@ export function ImageScreen({ projectId, imageId }) {
         <td class="state">${versionState(label, current)}</td>
       </tr>`)}</tbody>
     </table>` : html`<p class="note">No label yet.</p>`}
-    ${hasRole(project.my_role, "annotator") && !drawing && html`<div class="row label-actions">
+    ${hasRole(project.my_role, "annotator") && !drawing && !image.archived_at && html`<div class="row label-actions">
       <button class="primary" name="draw-label" disabled=${!assets}
         onClick=${() => setDrawing(true)}>${shown === null ? "Draw a label"
           : `Draw a new version from version ${shown}`}</button>
@@ -119,5 +160,9 @@ export function ImageScreen({ projectId, imageId }) {
       : html`<p class="note shown-version">${shown === null ? "No label: the image alone." : `Showing version ${shown}.`}</p>
       <div class="image-viewer"><${Viewer} assets=${assets} waiting=${!assets} editor=${null}
         showOverlay=${true} opacity=${0.45} control=${control} /></div>`}
+    ${hasRole(project.my_role, "admin") && !image.archived_at && !drawing && (archiving
+      ? html`<${ArchiveForm} onArchive=${archive} onCancel=${() => setArchiving(false)} />`
+      : html`<p><button name="archive-image" onClick=${() => setArchiving(true)}>
+          Archive this image…</button></p>`)}
   </section>`;
 }

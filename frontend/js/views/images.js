@@ -80,6 +80,7 @@ const SHOWN = [
   ["human", "human label", { label: "human" }],
   ["machine", "accepted machine label", { label: "machine" }],
   ["edited", "edited machine label", { label: "edited" }],
+  ["archived", "archived", { archived: "true" }],
 ];
 
 function ListingFilters({ value, onChange }) {
@@ -133,7 +134,8 @@ export function ImagesScreen({ projectId }) {
       name: file.name, size: file.size,
       send: (progress) => api.uploadImage(projectId, file, progress),
     })),
-    ({ body }) => (body.created ? `added as image ${body.image.id}` : `already there (image ${body.image.id})`),
+    ({ body }) => (body.created ? `added as image ${body.image.id}`
+      : `already there (image ${body.image.id}${body.image.archived_at ? ", archived" : ""})`),
   );
   const sendSets = (files) => run(
     files.map((file) => ({
