@@ -94,3 +94,26 @@ def test_only_project_admins_archive_and_a_reason_is_required(
     assert client.post(url, json={"reason": ""}).status_code == 422
     assert client.post(url, json={}).status_code == 422
     assert client.get(f"/api/v1/projects/{project_id}/images").json()["count"] == 1
+
+
+def test_bulk_accept_passes_over_archived_images_and_their_decisions_stay(
+    client: TestClient, runtime: Runtime
+) -> None:
+    project_id = int(create_project(client)["id"])  # type: ignore[call-overload]
+    base = f"/api/v1/projects/{project_id}"
+    pairs = [real_image("kvasir_seg", 84 + i) for i in range(3)]
+    ids = [int(upload(client, project_id, path)["image"]["id"]) for path, _ in pairs]  # type: ignore[index]
+    made = make_round_with_candidates(
+        runtime, project_id, ids, [0.9, 0.8, 0.7], [truth_mask(mask) for _, mask in pairs]
+    )
+    decided = made.candidate_ids[2]
+    assert client.post(f"{base}/candidates/{decided}/accept").status_code == 200
+    for image_id in (ids[0], ids[2]):
+        archived = client.post(f"{base}/images/{image_id}/archive", json={"reason": "mix-up"})
+        assert archived.status_code == 200
+    bulk = client.post(f"{base}/review-queue/accept-above", json={"threshold": 0.5})
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json()["accepted"] == 1  # the one image in use
+    undo = client.post(f"{base}/candidates/{decided}/undo")
+    assert undo.status_code == 409 and undo.json()["error"]["code"] == "image_archived"
+    assert client.get(f"{base}/images/{ids[2]}/labels/current").json()["source"] == "machine"

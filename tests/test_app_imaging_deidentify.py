@@ -164,3 +164,33 @@ def test_unreadable_or_16_bit_colour_tiffs_are_refused_as_on_upload() -> None:
                          max_pixels=999)  # fmt: skip
     with pytest.raises(InvalidInput):
         deidentify_image(b"\x89PNG\r\n", "jpeg", uid_key=KEY, max_pixels=999)
+
+
+def test_unknown_public_attributes_and_foreign_app_segments_go_too() -> None:
+    ds = pydicom.dcmread(io.BytesIO(identified_dicom(ramp(), study="1.2.3")))
+    ds.add_new(0x00189999, "UN", b"Jane Doe MRN 999 ")  # in no dictionary
+    del ds.file_meta.MediaStorageSOPInstanceUID  # read at upload without it, too
+    out = io.BytesIO()
+    ds.save_as(out)
+    clean = deidentify_image(out.getvalue(), "dicom", uid_key=KEY, max_pixels=999)
+    assert b"Jane" not in clean and b"MRN 999" not in clean
+    cleaned = pydicom.dcmread(io.BytesIO(clean))
+    assert cleaned.file_meta.MediaStorageSOPInstanceUID == cleaned.SOPInstanceUID
+
+    jpeg = jpeg_with_orientation(ramp(channels=3), 1)
+    fpxr = b"FPXR\x00" + f"owner {PATIENT}".encode()
+    segment = b"\xff\xe2" + (len(fpxr) + 2).to_bytes(2, "big") + fpxr
+    stuffed = jpeg[:2] + segment + jpeg[2:]
+    clean = deidentify_image(stuffed, "jpeg", uid_key=KEY, max_pixels=999_999)
+    assert PATIENT.encode() not in clean
+    np.testing.assert_array_equal(
+        decode_image(clean, **MAX).pixels, decode_image(jpeg, **MAX).pixels
+    )
+
+
+def test_a_jpeg_cut_inside_a_segment_header_is_refused_in_words() -> None:
+    jpeg = jpeg_with_orientation(ramp(channels=3), 1)
+    with pytest.raises(InvalidInput, match="corrupt JPEG"):
+        deidentify_image(jpeg[:2] + b"\xff\xc4", "jpeg", uid_key=KEY, max_pixels=999)
+    with pytest.raises(InvalidInput, match="corrupt JPEG"):
+        deidentify_image(jpeg[:2] + b"\xff\xfe\x00\x01xx", "jpeg", uid_key=KEY, max_pixels=999)

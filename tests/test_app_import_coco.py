@@ -163,6 +163,22 @@ def _rle(mask: np.ndarray) -> dict[str, Any]:
         ),
         (lambda c, w, h: c["categories"][1].update(id=1), "category id 1 is given to two"),
         (
+            lambda c, w, h: c["annotations"][0].update(
+                segmentation=[[v for i in range(2000) for v in (-w if i % 2 else 2 * w, i % h)]]
+            ),
+            "outline is",
+        ),
+        (
+            lambda c, w, h: c["annotations"][0].update(
+                segmentation={"size": [h, w], "counts": "o" * 40 + "0"}
+            ),
+            "longer than 64 bits",
+        ),
+        (
+            lambda c, w, h: c["annotations"][0].update(segmentation=[[10**400, 0, 1, 1, 2, 2]]),
+            "finite",
+        ),
+        (
             lambda c, w, h: (c.update(annotations=[]), c["images"][0].update(height=h + 2)),
             "the COCO file says",
         ),
@@ -207,3 +223,13 @@ def test_a_masks_zip_with_a_stray_json_is_still_read_as_masks(client: TestClient
     two = {"a.json": b"{}", "b.json": b"{}", f"images/{image.name}": image.read_bytes()}
     several = _import(client, project_id, make_zip(two))
     assert several.status_code == 422 and "several COCO files" in several.text
+
+
+def test_a_coco_file_nested_beyond_reason_is_a_422(client: TestClient, runtime: Runtime) -> None:
+    project_id = _project(client, "nested")
+    _, files = _cvat_set(1, 1)
+    before = state_snapshot(runtime)
+    nested = b'{"images": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    refused = _import(client, project_id, make_zip({"labels.json": nested, **files}))
+    assert refused.status_code == 422 and "not a COCO file" in refused.text
+    assert state_snapshot(runtime) == before

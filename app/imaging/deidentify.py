@@ -34,7 +34,9 @@ _PNG_KEPT = frozenset({
     b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
     b"pHYs", b"bKGD", b"cICP",
 })  # fmt: skip
-_JPEG_KEPT_APP = frozenset({0xE0, 0xE2, 0xEE})  # JFIF, ICC profile, Adobe
+# Application segments kept, by marker and the signature their data must start with: JFIF
+# (not its JFXX thumbnail extension), an ICC profile (not FlashPix), Adobe's colour transform.
+_JPEG_KEPT_APP = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
 _ORIENTATION = 0x0112
 
 
@@ -116,9 +118,13 @@ def _strip_jpeg(data: bytes, orientation: int) -> bytes:
             out.append(data[position : position + 2])
             position += 2
             continue
+        if position + 4 > len(data):
+            raise InvalidInput("corrupt JPEG: a segment is cut off")
         (length,) = struct.unpack(">H", data[position + 2 : position + 4])
         end = position + 2 + length
-        if marker == 0xFE or (0xE0 <= marker <= 0xEF and marker not in _JPEG_KEPT_APP):
+        if length < 2 or end > len(data):
+            raise InvalidInput("corrupt JPEG: a segment's length does not fit the file")
+        if marker == 0xFE or (0xE0 <= marker <= 0xEF and not _kept_app(marker, data, position)):
             position = end  # a comment or an application segment that may identify
             continue
         out.append(data[position:end])
@@ -128,6 +134,11 @@ def _strip_jpeg(data: bytes, orientation: int) -> bytes:
             out.append(data[position:scan_end])
             position = scan_end
     return b"".join(out)
+
+
+def _kept_app(marker: int, data: bytes, position: int) -> bool:
+    signature = _JPEG_KEPT_APP.get(marker)
+    return signature is not None and data.startswith(signature, position + 4)
 
 
 def _scan_end(data: bytes, position: int) -> int:

@@ -93,6 +93,13 @@ def deidentify_dicom(data: bytes, *, uid_key: bytes) -> bytes:
             "its DICOM header declares text burned into the pixels (BurnedInAnnotation YES), "
             "which de-identification cannot remove"
         )
+    try:
+        return _rewritten(ds, uid_key)
+    except (*PARSE_ERRORS, RuntimeError) as exc:  # read at upload, yet odd in another way
+        raise InvalidInput(f"its DICOM header cannot be rewritten: {said(exc)}") from exc
+
+
+def _rewritten(ds: Dataset, uid_key: bytes) -> bytes:
     ds.remove_private_tags()
     # Curves (50xx) and overlays (60xx) may hold drawn or written text.
     for tag in [e.tag for e in ds if e.tag.group % 2 == 0 and e.tag.group >> 8 in (0x50, 0x60)]:
@@ -102,8 +109,11 @@ def deidentify_dicom(data: bytes, *, uid_key: bytes) -> bytes:
     for element in list(file_meta):
         if element.keyword not in _FILE_META_KEPT:
             del file_meta[element.tag]
-    instance = file_meta.MediaStorageSOPInstanceUID
-    file_meta.MediaStorageSOPInstanceUID = UID(new_uid(instance, uid_key))
+    if "MediaStorageSOPInstanceUID" in file_meta:
+        instance = str(file_meta.MediaStorageSOPInstanceUID)
+        file_meta.MediaStorageSOPInstanceUID = UID(new_uid(instance, uid_key))
+    elif "SOPInstanceUID" in ds:  # replaced by the walk already
+        file_meta.MediaStorageSOPInstanceUID = UID(str(ds.SOPInstanceUID))
     ds.preamble = b"\x00" * 128  # free bytes before "DICM": anything may have been put there
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = METHOD
@@ -128,7 +138,9 @@ def _clean(dataset: Dataset, element: DataElement, uid_key: bytes) -> None:
 
 
 def _identifying(keyword: str) -> bool:
-    if keyword in _KEPT or not keyword:
+    if not keyword:  # an attribute this dictionary does not know: nobody can vouch for it
+        return True
+    if keyword in _KEPT:
         return False
     identifier = keyword.endswith(("ID", "IDs")) and not keyword.endswith(("UID", "UIDs"))
     return identifier or any(part in keyword for part in _REMOVED_PARTS)

@@ -84,7 +84,7 @@ def read_coco(
     listed image."""
     try:
         coco = _Coco.model_validate(json.loads(data))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:  # deep nesting: the last
         raise InvalidInput(f"{entry}: not a COCO file this import reads: {_first(exc)}") from exc
     classes = _class_of_category(coco.categories, class_names, entry)
     sizes = {image.id: (image.width, image.height) for image in coco.images}
@@ -116,16 +116,22 @@ def _segmentation(value: Any, where: str) -> dict[str, Any] | list[list[float]]:
     if not isinstance(value, list) or not value:
         raise InvalidInput(f"{where}.segmentation must be an RLE or a non-empty list of polygons")
     for polygon in value:
-        numbers = isinstance(polygon, list) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in polygon
-        )
+        numbers = isinstance(polygon, list) and all(_finite(v) for v in polygon)
         if not numbers or len(polygon) < 6 or len(polygon) % 2:
             raise InvalidInput(
                 f"{where}.segmentation: a polygon is a list of finite x, y coordinates, an "
                 "even number of them and at least 6 (3 points)"
             )
     return value
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer of hundreds of digits
+        return False
 
 
 def draw_mask(
@@ -140,19 +146,22 @@ def draw_mask(
         )
     if not drawing.regions:
         return None
-    mask = np.zeros((height, width), dtype=np.uint8)
+    # Column by column, as COCO's runs go: each region paints its runs only, so a file of many
+    # small regions costs their size, not the image's size times their number.
+    mask = np.zeros((height, width), dtype=np.uint8, order="F")
+    flat = mask.ravel(order="F")  # a view of the same pixels
     for class_index, segmentation in drawing.regions:
-        mask[_region(segmentation, height, width, entry)] = class_index
-    return mask
+        for counts in _region_runs(segmentation, height, width, entry):
+            _paint_runs(flat, counts, class_index)
+    return np.ascontiguousarray(mask)
 
 
-def _region(segmentation: Any, height: int, width: int, entry: str) -> npt.NDArray[np.bool_]:
+def _region_runs(segmentation: Any, height: int, width: int, entry: str) -> list[list[int]]:
+    """The runs (alternately outside and inside, column by column) of a region's parts."""
     if not isinstance(segmentation, dict):  # polygons: pycocotools rasterises them to RLE
         _check_reach(segmentation, height, width, entry)
-        region = np.zeros((height, width), dtype=bool)
-        for rle in coco_mask.frPyObjects(segmentation, height, width):
-            region |= _decode_runs(rle_counts(rle["counts"].decode("ascii"), entry), height, width)
-        return region
+        rles = coco_mask.frPyObjects(segmentation, height, width)
+        return [rle_counts(rle["counts"].decode("ascii"), entry) for rle in rles]
     size = segmentation["size"]
     if tuple(size) != (height, width):
         raise InvalidInput(
@@ -163,12 +172,24 @@ def _region(segmentation: Any, height: int, width: int, entry: str) -> npt.NDArr
         counts = rle_counts(counts, entry)
     if sum(counts) != height * width or min(counts, default=0) < 0:
         raise InvalidInput(f"{entry}: an RLE segmentation whose runs do not cover the image")
-    return _decode_runs(counts, height, width)
+    return [counts]
+
+
+def _paint_runs(flat: npt.NDArray[np.uint8], counts: list[int], value: int) -> None:
+    ends = np.cumsum(counts)
+    for index in range(1, len(counts), 2):  # the odd runs are inside
+        flat[ends[index] - counts[index] : ends[index]] = value
+
+
+# How long a polygon's outline may be, in multiples of the image's width plus height: a
+# contour traced pixel by pixel around a ragged lesion stays far below it.
+MAX_OUTLINE = 50
 
 
 def _check_reach(polygons: list[list[float]], height: int, width: int, entry: str) -> None:
-    """Points may lie outside the image (a region cut by its edge), but not far: pycocotools
-    allocates by edge length and crashes the process on coordinates in the billions."""
+    """Points may lie outside the image (a region cut by its edge), but not far, and the
+    outline may not be endless: pycocotools allocates by outline length, and crashes the
+    process on coordinates in the billions or zigzags of millions of pixels."""
     for polygon in polygons:
         xs, ys = np.asarray(polygon[0::2]), np.asarray(polygon[1::2])
         if xs.min() < -width or xs.max() > 2 * width or ys.min() < -height or ys.max() > 2 * height:
@@ -176,12 +197,12 @@ def _check_reach(polygons: list[list[float]], height: int, width: int, entry: st
                 f"{entry}: a polygon reaches far outside the {width}x{height} image "
                 f"(x {xs.min():g} to {xs.max():g}, y {ys.min():g} to {ys.max():g})"
             )
-
-
-def _decode_runs(counts: list[int], height: int, width: int) -> npt.NDArray[np.bool_]:
-    """Alternating runs of 0 and 1, column by column (COCO's order)."""
-    values = np.arange(len(counts)) % 2 == 1
-    return np.repeat(values, counts).reshape(width, height).T
+        steps = np.maximum(np.abs(np.diff(xs, append=xs[0])), np.abs(np.diff(ys, append=ys[0])))
+        if steps.sum() > MAX_OUTLINE * (width + height):
+            raise InvalidInput(
+                f"{entry}: a polygon's outline is {steps.sum():.0f} pixels long, more than "
+                f"{MAX_OUTLINE} times the {width}x{height} image's width plus height"
+            )
 
 
 def rle_counts(text: str, entry: str) -> list[int]:
@@ -200,6 +221,8 @@ def rle_counts(text: str, entry: str) -> list[int]:
             more = bool(code & 0x20)
             position += 1
             shift += 5
+            if shift > 70:  # no image has a run beyond 64 bits; this would only cost time
+                raise InvalidInput(f"{entry}: a compressed RLE run longer than 64 bits")
             if not more and code & 0x10:
                 value |= -1 << shift
         if len(counts) > 2:

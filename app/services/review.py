@@ -33,10 +33,11 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services.labels import add_label, current_label, is_current_mask
+from app.services.labels import add_label, current_label, is_current_mask, lock_labels
 from app.storage import Storage
 
 Columns = TypeVarTuple("Columns")
+ARCHIVED_IMAGES = select(Image.id).where(Image.archived_at.is_not(None))
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,10 @@ def awaiting_review(query: Select[*Columns]) -> Select[*Columns]:
     """``query`` of candidates narrowed to those a reviewer can decide: pending, of a round
     that has finished (ranked its candidates and superseded the older ones), of an image in
     use."""
-    archived = select(Image.id).where(Image.archived_at.is_not(None))
     return query.join(Round, Round.id == Candidate.round_id).where(
         Candidate.status == CandidateStatus.PENDING,
         Round.status == RoundStatus.SUCCEEDED,
-        Candidate.image_id.not_in(archived),  # a round may finish after its image was archived
+        Candidate.image_id.not_in(ARCHIVED_IMAGES),  # a round may end after the archive
     )
 
 
@@ -324,6 +324,14 @@ def undo(*, session: Session, candidate: Candidate, user: User, may_undo_others:
     label = session.get(Label, candidate.label_id) if candidate.label_id else None
     image = session.get(Image, candidate.image_id)
     assert image is not None  # a foreign key guarantees it
+    lock_labels(session=session, image=image)
+    session.refresh(image, ["archived_at"])
+    if image.archived_at is not None:  # its labels stay as they were until it is restored
+        raise Conflict(
+            f"candidate {candidate.id} is of image {image.id}, which is archived; a project "
+            "admin restores it before a decision on it is undone",
+            code="image_archived",
+        )
     current = current_label(session=session, image=image)
     if label is not None and (current is None or current.id != label.id):
         newer = "none" if current is None else f"version {current.version}"
@@ -402,6 +410,7 @@ def accept_above(
         Candidate.status == CandidateStatus.PENDING,
         Candidate.score >= threshold,
         or_(Round.status == RoundStatus.SUCCEEDED, Round.id == ranking_round_id),
+        Candidate.image_id.not_in(ARCHIVED_IMAGES),  # they take no decisions
     ]
     if not include_empty:
         conditions.append(emptiness_is(False))

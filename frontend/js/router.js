@@ -36,6 +36,7 @@ export function href(view, projectId, imageId) {
 // another screen; `beforeunload` covers reloads and closing the tab, this covers the links,
 // the header's tabs and the browser's Back and Forward, which only change the hash.
 let leaveQuestion = null;
+let agreedTo = null; // the address a "yes" was given for, so that its hashchange asks no more
 
 /** While `question()` returns text, moving to another screen asks it first. Returns the
  * function that stops asking. */
@@ -46,9 +47,7 @@ export function guardLeaving(question) {
 
 function agreedToLeave() {
   const question = leaveQuestion && leaveQuestion();
-  if (question && !window.confirm(question)) return false;
-  leaveQuestion = null;
-  return true;
+  return !question || window.confirm(question);
 }
 
 /** Ask before a click on an in-page link leaves unsaved work; a "no" cancels the click, so
@@ -56,7 +55,12 @@ function agreedToLeave() {
 export function askBeforeLinksLeave() {
   const onClick = (event) => {
     const link = event.target.closest ? event.target.closest("a[href^='#']") : null;
-    if (link && !agreedToLeave()) event.preventDefault();
+    // A link to where the page is, or one opened in another tab or window, leaves nothing.
+    const elsewhere = event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0 ||
+      (link && link.target && link.target !== "_self");
+    if (!link || elsewhere || link.getAttribute("href") === location.hash) return;
+    if (agreedToLeave()) agreedTo = link.getAttribute("href");
+    else event.preventDefault();
   };
   document.addEventListener("click", onClick, true);
   return () => document.removeEventListener("click", onClick, true);
@@ -66,7 +70,9 @@ export function askBeforeLinksLeave() {
  * `from`: true when nothing is unsaved or the user agrees to discard it; otherwise the
  * address goes back to `from`. */
 export function mayLeave(from) {
-  if (agreedToLeave()) return true;
+  const agreed = agreedTo !== null && location.hash === agreedTo;
+  agreedTo = null;
+  if (agreed || agreedToLeave()) return true;
   history.replaceState(history.state, "", from);
   return false;
 }

@@ -4,6 +4,7 @@ its last snapshot (``workers.rounds.snapshots``) when the labels are the same.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -200,9 +201,12 @@ def _train(
 
 
 def _store(runtime: Runtime, key: str, result: TrainResult) -> None:
+    # The checkpoint holds every weight, so the server's weight files need not be named in
+    # it: whoever downloads a project's model learns nothing of the server's disk.
+    config = dataclasses.replace(result.config, encoder_weights_path=None, init_weights_path=None)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
-        save_checkpoint(path, result)
+        save_checkpoint(path, result, config)
         runtime.storage.put_at(key, path.read_bytes())
 
 

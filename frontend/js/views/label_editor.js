@@ -37,7 +37,7 @@ export function LabelEditor({
       onSaved(body, status === 200);
     } catch (exc) {
       // A newer version meanwhile: the notice above offers to save anyway, strokes kept.
-      if (exc.status === 409 && expected !== null) setConflict(true);
+      if (exc.status === 409 && exc.code !== "image_archived" && expected !== null) setConflict(true);
       else onError(`Your label of image ${imageId} was not saved: ${exc.message}`);
     } finally {
       session.saving = false;
