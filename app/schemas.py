@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from app.models import JobStatus, LabelSource, Role
 
@@ -166,6 +173,13 @@ class ImageArchive(BaseModel):
     reason: str = Field(
         min_length=1, max_length=2000, description="Why it is taken out of use (audited)"
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _said(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("a reason must say something, not only spaces")
+        return reason.strip()
 
 
 class ImageUploadPublic(BaseModel):

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -93,6 +94,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL refuses NUL characters in text, which JSON and URLs can carry (SQLite takes
+    them): the caller's input, not a bug. The transaction is rolled back, so nothing changed."""
+    if "NUL" in str(getattr(exc, "orig", exc)):
+        return _error(422, "invalid_input", "text must not contain NUL (\\u0000) characters")
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug: the envelope without details for the client, the traceback for the log.
 
@@ -106,4 +115,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)

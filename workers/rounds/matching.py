@@ -86,8 +86,8 @@ def match_pool(
             continue
         with session_scope(runtime.session_factory) as session:
             image = session.get(Image, image_id)
-            if image is None:
-                continue
+            if image is None or image.archived_at is not None:
+                continue  # archived since the round began: it is proposed no label
             session.expunge(image)
         rgb = load_rgb(runtime, image)
         maps = [
