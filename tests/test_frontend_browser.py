@@ -569,7 +569,7 @@ def test_strokes_survive_a_conflict_and_are_not_dropped_unasked(
 
     # a mistaken accept taken back with U: pending again, its label version retracted
     second = made.candidate_ids[1]
-    page.wait_for_selector(f"dl.candidate[data-candidate='{second}']")
+    page.wait_for_selector(f"#viewer[data-drawn='{second}']")  # decided once it is seen
     page.keyboard.press("a")
     page.wait_for_selector(".queue-end")
     deadline = time.monotonic() + 20
@@ -1014,8 +1014,9 @@ def test_a_round_finishing_during_review_is_offered_and_fills_a_dry_queue(
         page.wait_for_selector(".round-active:has-text('Round 3 running: train 40%')")
 
         # the queue ran dry: the next finished round's candidates come in by themselves
+        page.wait_for_selector(f"#viewer[data-drawn='{first.candidate_ids[0]}']")
         page.keyboard.press("a")
-        page.wait_for_selector(f"dl.candidate[data-candidate='{second.candidate_ids[0]}']")
+        page.wait_for_selector(f"#viewer[data-drawn='{second.candidate_ids[0]}']")
         page.keyboard.press("a")
         page.wait_for_selector(".queue-end")
         with session_scope(runtime.session_factory) as session:
