@@ -2,7 +2,7 @@
 // dialog, and a hook that loads data and keeps its error.
 
 import { h } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 
 export const html = htm.bind(h);
@@ -54,8 +54,10 @@ export function Confirm({ text, confirmLabel, onConfirm, onCancel }) {
   handlers.current = { onConfirm, onCancel };
   // Keys are taken on the window, ahead of the page's own: a key pressed before the default
   // button has focus (or after focus left the dialog) still reaches the dialog. Esc cancels;
-  // Enter outside the dialog's buttons confirms, as the focused default button would.
-  useEffect(() => {
+  // Enter outside the dialog's buttons confirms, as the focused default button would. A layout
+  // effect: it runs as the dialog is put in the page, so no key pressed once the dialog is
+  // there can fall between its drawing and its listening (a plain effect waits a frame).
+  useLayoutEffect(() => {
     if (button.current) button.current.focus();
     const onKey = (event) => {
       const inside = dialog.current && dialog.current.contains(document.activeElement);
