@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             router, prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_query_parameters)]
         )
     install_error_documentation(app, routers)
-    app.add_middleware(HeadAnsweredAsGet, prefix="/")  # the page's own URL too
+    app.add_middleware(HeadAnsweredAsGet)  # the API's and the page's own URLs
 
     install_frontend(app)  # the review page at /, its modules under /static/
 

@@ -8,18 +8,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class HeadAnsweredAsGet:
-    """ASGI middleware: a HEAD request under ``prefix`` runs as GET, and the body is dropped."""
+    """ASGI middleware: a HEAD request runs as GET, and the body is dropped."""
 
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "HEAD"
-            or not scope["path"].startswith(self.prefix)
-        ):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
 

@@ -113,6 +113,19 @@ def repeated_label(
     return current if retry else None
 
 
+def lock_labels_in_use(*, session: Session, image: Image, before: str) -> None:
+    """``lock_labels``, then 409 ``image_archived`` if the image is archived: read under the
+    lock, so an archive taken meanwhile counts. ``before`` says what waits for a restore."""
+    lock_labels(session=session, image=image)
+    session.refresh(image, ["archived_at"])
+    if image.archived_at is not None:
+        raise Conflict(
+            f"image {image.id} ({image.original_filename}) is archived; a project admin "
+            f"restores it before {before}",
+            code="image_archived",
+        )
+
+
 def add_label(
     *,
     session: Session,
@@ -129,14 +142,7 @@ def add_label(
     turns a concurrent change into a 409 instead of a silent overwrite. The image's other
     pending candidates are superseded: they were made without this label, and accepting one
     later would put a machine mask over it."""
-    lock_labels(session=session, image=image)
-    session.refresh(image, ["archived_at"])  # read under the lock: an archive meanwhile counts
-    if image.archived_at is not None:
-        raise Conflict(
-            f"image {image.id} ({image.original_filename}) is archived; a project admin "
-            "restores it before it takes labels",
-            code="image_archived",
-        )
+    lock_labels_in_use(session=session, image=image, before="it takes labels")
     parent = current_label(session=session, image=image)
     seen = parent.version if parent else 0
     if expected_version is not None and expected_version != seen:

@@ -33,7 +33,12 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services.labels import add_label, current_label, is_current_mask, lock_labels
+from app.services.labels import (
+    add_label,
+    current_label,
+    is_current_mask,
+    lock_labels_in_use,
+)
 from app.storage import Storage
 
 Columns = TypeVarTuple("Columns")
@@ -324,14 +329,7 @@ def undo(*, session: Session, candidate: Candidate, user: User, may_undo_others:
     label = session.get(Label, candidate.label_id) if candidate.label_id else None
     image = session.get(Image, candidate.image_id)
     assert image is not None  # a foreign key guarantees it
-    lock_labels(session=session, image=image)
-    session.refresh(image, ["archived_at"])
-    if image.archived_at is not None:  # its labels stay as they were until it is restored
-        raise Conflict(
-            f"candidate {candidate.id} is of image {image.id}, which is archived; a project "
-            "admin restores it before a decision on it is undone",
-            code="image_archived",
-        )
+    lock_labels_in_use(session=session, image=image, before="a decision on it is undone")
     current = current_label(session=session, image=image)
     if label is not None and (current is None or current.id != label.id):
         newer = "none" if current is None else f"version {current.version}"
